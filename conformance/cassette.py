@@ -1,0 +1,240 @@
+"""Cassettes: load, validate against ``schemas/cassette.schema.json``, and save.
+
+A malformed cassette is rejected at load with a :class:`CassetteError` that names the file and the
+JSON path of the first problem, never with a traceback from deep inside the harness.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+
+from conformance.resources import cassettes_dir, schemas_dir
+
+__all__ = [
+    "Cassette",
+    "CassetteError",
+    "Interaction",
+    "Turn",
+    "chat_message_text",
+    "load_cassette",
+    "load_cassettes",
+    "request_match_key",
+]
+
+MAX_CASSETTE_BYTES = 32 * 1024 * 1024
+
+
+class CassetteError(ValueError):
+    """A cassette file that cannot be used; the message says which file and where."""
+
+
+@dataclass
+class Interaction:
+    status: int
+    headers: dict[str, str]
+    chunks: list[tuple[float, bytes]]
+    end: str = "clean"
+
+    @property
+    def body(self) -> bytes:
+        return b"".join(data for _, data in self.chunks)
+
+
+@dataclass
+class Turn:
+    index: int
+    request: dict[str, Any]
+    upstream: list[Interaction]
+    match_key: str
+
+
+@dataclass
+class Cassette:
+    id: str
+    description: str
+    tags: list[str]
+    provenance: dict[str, Any]
+    turns: list[Turn]
+    path: Path | None = None
+    raw: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def __str__(self) -> str:
+        return self.id
+
+
+@lru_cache(maxsize=1)
+def _validator() -> jsonschema.protocols.Validator:
+    schema = json.loads((schemas_dir() / "cassette.schema.json").read_text("utf-8"))
+    cls = jsonschema.validators.validator_for(schema)
+    validator: jsonschema.protocols.Validator = cls(schema)
+    return validator
+
+
+def _json_path(parts: Iterable[str | int]) -> str:
+    out = "$"
+    for p in parts:
+        out += f"[{p}]" if isinstance(p, int) else f".{p}"
+    return out
+
+
+def _text_of(content: Any) -> str:
+    """Text of a message's content: a string, or the text parts of a list, joined."""
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        texts = []
+        for part in content:
+            if isinstance(part, str):
+                texts.append(part)
+            elif isinstance(part, dict) and isinstance(part.get("text"), str):
+                texts.append(part["text"])
+        return "".join(texts)
+    return ""
+
+
+def chat_message_text(message: Any) -> str:
+    """Text of one Chat Completions message (what the fake upstream matches on)."""
+    if not isinstance(message, dict):
+        return ""
+    return _text_of(message.get("content")).strip()
+
+
+def request_match_key(request: dict[str, Any]) -> str:
+    """The text the proxy's last upstream chat message should carry for this Responses request."""
+    inp = request.get("input")
+    if isinstance(inp, str):
+        return inp.strip()
+    if isinstance(inp, list) and inp:
+        last = inp[-1]
+        if isinstance(last, dict):
+            if last.get("type") == "function_call_output":
+                return _text_of(last.get("output")).strip()
+            return _text_of(last.get("content")).strip()
+    return ""
+
+
+def _decode_chunk(chunk: dict[str, Any], where: str) -> tuple[float, bytes]:
+    if "b64" in chunk:
+        try:
+            return float(chunk["t_ms"]), base64.b64decode(chunk["b64"], validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise CassetteError(f"{where}.b64: not valid base64 ({exc})") from None
+    return float(chunk["t_ms"]), str(chunk["data"]).encode("utf-8")
+
+
+def parse_cassette(data: Any, source: str = "<memory>", path: Path | None = None) -> Cassette:
+    """Validate a decoded cassette document and build the model."""
+    errors = sorted(_validator().iter_errors(data), key=lambda e: (len(e.absolute_path), str(e.absolute_path)))
+    if errors:
+        err = errors[0]
+        more = f" (and {len(errors) - 1} more problems)" if len(errors) > 1 else ""
+        raise CassetteError(f"{source}: {_json_path(err.absolute_path)}: {err.message}{more}")
+    turns = []
+    for t_index, turn in enumerate(data["turns"]):
+        interactions = []
+        for i_index, inter in enumerate(turn["upstream"]):
+            where = f"{source}: $.turns[{t_index}].upstream[{i_index}]"
+            chunks = [
+                _decode_chunk(c, f"{where}.chunks[{c_index}]") for c_index, c in enumerate(inter["chunks"])
+            ]
+            interactions.append(
+                Interaction(
+                    status=inter["status"],
+                    headers=dict(inter["headers"]),
+                    chunks=chunks,
+                    end=inter.get("end", "clean"),
+                )
+            )
+        key = turn.get("match", {}).get("last_message") or request_match_key(turn["request"])
+        if not key:
+            raise CassetteError(
+                f"{source}: $.turns[{t_index}]: cannot derive the upstream match key from the "
+                "request's last input item; give `match.last_message`"
+            )
+        turns.append(Turn(t_index, turn["request"], interactions, key))
+    return Cassette(
+        id=data["id"],
+        description=data["description"],
+        tags=list(data["tags"]),
+        provenance=dict(data["provenance"]),
+        turns=turns,
+        path=path,
+        raw=data,
+    )
+
+
+def load_cassette(path: str | Path) -> Cassette:
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+        if size > MAX_CASSETTE_BYTES:
+            raise CassetteError(f"{path}: {size} bytes is over the {MAX_CASSETTE_BYTES}-byte cassette limit")
+        text = path.read_text("utf-8")
+    except UnicodeDecodeError as exc:
+        raise CassetteError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except OSError as exc:
+        raise CassetteError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise CassetteError(f"{path}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+    return parse_cassette(data, str(path), path)
+
+
+def cassette_files(directories: Iterable[str | Path] | None = None) -> list[Path]:
+    dirs = [Path(d) for d in directories] if directories else [cassettes_dir()]
+    files: list[Path] = []
+    for d in dirs:
+        if d.is_file():
+            files.append(d)
+        else:
+            files.extend(sorted(p for p in d.rglob("*.json") if p.is_file()))
+    return files
+
+
+def load_cassettes(
+    directories: Iterable[str | Path] | None = None,
+) -> tuple[list[Cassette], list[CassetteError]]:
+    """Load every ``*.json`` below the directories; bad ones come back as errors, not exceptions.
+
+    Duplicate ids and turns whose upstream match keys collide are errors too: the fake upstream
+    could not tell them apart.
+    """
+    cassettes: list[Cassette] = []
+    errors: list[CassetteError] = []
+    ids: dict[str, Path | None] = {}
+    keys: dict[str, str] = {}
+    for path in cassette_files(directories):
+        try:
+            cassette = load_cassette(path)
+        except CassetteError as exc:
+            errors.append(exc)
+            continue
+        if cassette.id in ids:
+            errors.append(CassetteError(f"{path}: $.id: {cassette.id!r} is already used by {ids[cassette.id]}"))
+            continue
+        clash = next((keys[t.match_key] for t in cassette.turns if t.match_key in keys), None)
+        if clash is not None:
+            errors.append(
+                CassetteError(
+                    f"{path}: $.turns: the upstream match key (last message text) equals one in "
+                    f"cassette {clash!r}; make the prompt unique or set `match.last_message`"
+                )
+            )
+            continue
+        ids[cassette.id] = path
+        for t in cassette.turns:
+            keys[t.match_key] = cassette.id
+        cassettes.append(cassette)
+    return cassettes, errors

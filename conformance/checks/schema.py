@@ -1,0 +1,100 @@
+"""Schema checks: every event, and every response, item and part embedded in it, has the fields
+the SDK types require. Violations are split by where they point, so a thin ``response.created``
+object and a part without ``annotations`` show up as different checks."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from functools import cached_property
+
+from conformance.checks._registry import Context, Issue, check
+from conformance.schema import SchemaViolation, load_schemas
+
+_ITEM_ROOTS = ("/item",)
+_PART_ROOTS = ("/part",)
+
+
+def _area(pointer: str) -> str:
+    if pointer.startswith("/response"):
+        return "response"
+    if pointer.startswith(_ITEM_ROOTS):
+        return "item"
+    if pointer.startswith(_PART_ROOTS):
+        return "part"
+    return "event"
+
+
+class _Violations:
+    """Schema violations of one stream, computed once and shared by the four schema checks."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+    @cached_property
+    def by_area(self) -> dict[str, list[tuple[int, str, SchemaViolation]]]:
+        schemas = load_schemas()
+        out: dict[str, list[tuple[int, str, SchemaViolation]]] = {"event": [], "response": [], "item": [], "part": []}
+        for ev in self.ctx.analysis.events:
+            if ev.data is None or ev.type is None or not schemas.has_event_type(ev.type):
+                continue
+            for v in schemas.validate_event(ev.data):
+                out[_area(v.pointer)].append((ev.index, ev.type, v))
+        return out
+
+
+def _violations(ctx: Context, area: str) -> Iterator[Issue]:
+    holder = ctx.__dict__.setdefault("_schema_violations", _Violations(ctx))
+    for index, type_, v in holder.by_area[area]:
+        yield Issue(f"`{type_}`: {v.message} (schema {v.schema_path})", index, pointer=v.pointer)
+
+
+@check("schema.known_event_type", classes=("S5",), profiles={"lenient": "info"})
+def known_event_type(ctx: Context) -> Iterator[Issue]:
+    """Every event ``type`` is a Responses streaming event type.
+
+    openai-node's ``responses.stream()`` throws on unknown types (assertNever) and async-openai
+    yields an error item for each; vendor events should be off by default.
+    """
+    schemas = load_schemas()
+    for ev in ctx.analysis.events:
+        if ev.type is not None and not schemas.has_event_type(ev.type):
+            yield Issue(f"unknown event type {ev.type!r}", ev.index, pointer="/type", actual=ev.type)
+
+
+@check("schema.event", classes=("I4", "R4"))
+def event_schema(ctx: Context) -> Iterator[Issue]:
+    """Every event has the fields its type requires (``item_id``, ``output_index``, ``content_index``, ``delta``, ``logprobs`` …), with the right JSON types.
+
+    Typed clients (async-openai, openai-java/go/dotnet, Grok CLI) fail to decode an event with a
+    missing required field and abort the turn.
+    """
+    yield from _violations(ctx, "event")
+
+
+@check("schema.response", classes=("R3",))
+def response_schema(ctx: Context) -> Iterator[Issue]:
+    """Every embedded Response object (created, in_progress, terminal) is complete: ``id``, ``object``, ``created_at``, ``model``, ``status``, ``output``, ``tools``, ``tool_choice``, ``parallel_tool_calls`` ….
+
+    Grok CLI: ``missing field `created_at```; goose: ``Failed to parse Responses stream event``;
+    Codex: ``failed to parse ResponseCompleted: missing field 'id'``.
+    """
+    yield from _violations(ctx, "response")
+
+
+@check("schema.item", classes=("R4",))
+def item_schema(ctx: Context) -> Iterator[Issue]:
+    """Every output item in ``output_item.added``/``done`` is complete (message: id, role, status, content; function_call: id, call_id, name, arguments (a string), status; reasoning: id, summary).
+
+    Codex fails to parse the item (``failed to parse ResponseItem``) and then drops every delta
+    for it; async-openai requires ``status``.
+    """
+    yield from _violations(ctx, "item")
+
+
+@check("schema.part", classes=("R4",))
+def part_schema(ctx: Context) -> Iterator[Issue]:
+    """Every content part in ``content_part.added``/``done`` is complete (output_text: text and annotations; refusal: refusal).
+
+    Grok CLI and async-openai require ``annotations``: ``missing field `annotations```.
+    """
+    yield from _violations(ctx, "part")

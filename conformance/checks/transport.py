@@ -1,0 +1,117 @@
+"""HTTP, transport and upstream-matching checks: did a stream arrive at all, and whole?"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from conformance.checks._registry import Context, Issue, check
+
+
+def _excerpt(body: bytes, limit: int = 300) -> str:
+    text = body.decode("utf-8", "replace")
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+@check("transport.connect", classes=(), needs_stream=False)
+def connect(ctx: Context) -> Iterator[Issue]:
+    """The proxy accepts the connection.
+
+    Nothing else can be judged when the proxy is not listening or refuses the connection; this
+    is usually a wrong ``--proxy-url`` or a proxy that did not start.
+    """
+    err = ctx.exchange.transport_error
+    if err is not None and err.kind == "connect":
+        yield Issue(err.message)
+
+
+@check("transport.timeout", classes=("S1",), needs_stream=False)
+def timeout(ctx: Context) -> Iterator[Issue]:
+    """The response starts, keeps flowing and ends within the configured timeouts.
+
+    A proxy that stalls (waiting for an upstream that already finished, or holding the
+    connection open after the last event) makes Codex report ``idle timeout waiting for SSE``
+    and retry, re-billing the request. The driver enforces first-byte, idle-gap and total
+    timeouts and reports which one ran out.
+    """
+    err = ctx.exchange.transport_error
+    if err is not None and err.kind.endswith("_timeout"):
+        yield Issue(err.message, actual=err.kind)
+
+
+@check("transport.cap", classes=(), needs_stream=False)
+def cap(ctx: Context) -> Iterator[Issue]:
+    """The response stays under the byte and event caps.
+
+    An endless or runaway stream (a proxy looping on an upstream keep-alive, re-sending deltas)
+    would hang a client forever; the driver stops reading at the cap and reports it.
+    """
+    err = ctx.exchange.transport_error
+    if err is not None and err.kind == "cap":
+        yield Issue(err.message)
+
+
+@check("transport.clean_close", classes=("S1",), needs_stream=False)
+def clean_close(ctx: Context) -> Iterator[Issue]:
+    """The HTTP response body ends cleanly (no reset, no truncated chunked encoding).
+
+    A connection dropped mid-body is what Codex reports as ``stream disconnected before
+    completion``; when the upstream fails, the proxy should end the stream with
+    ``response.failed`` instead of cutting the connection.
+    """
+    err = ctx.exchange.transport_error
+    if err is not None and err.kind == "protocol":
+        yield Issue(err.message)
+
+
+@check("http.status_ok", classes=("S7",), needs_stream=False)
+def status_ok(ctx: Context) -> Iterator[Issue]:
+    """A valid streaming request gets a 2xx response.
+
+    Every shipped cassette sends a request any Responses server must accept; a 4xx/5xx here means
+    the proxy rejected a valid request or failed to reach the fake upstream.
+    """
+    ex = ctx.exchange
+    if ex.status is not None and not 200 <= ex.status < 300:
+        yield Issue(
+            f"HTTP {ex.status} for a valid streaming request; body: {_excerpt(ex.body)}",
+            expected="2xx",
+            actual=ex.status,
+        )
+
+
+@check("http.content_type", classes=("S5",), profiles={"lenient": "warning"})
+def content_type(ctx: Context) -> Iterator[Issue]:
+    """A streaming response has ``Content-Type: text/event-stream``.
+
+    Clients and intermediaries (nginx, Azure APIM, browsers) decide buffering and parsing from
+    the content type; ``application/json`` on a stream makes some SDKs wait for the whole body.
+    """
+    value = ctx.exchange.header("content-type")
+    if value is None or value.split(";")[0].strip().lower() != "text/event-stream":
+        yield Issue(
+            f"Content-Type is {value!r}, not text/event-stream",
+            expected="text/event-stream",
+            actual=value,
+        )
+
+
+@check("upstream.matched", classes=("Q1", "Q2"), needs_stream=False, needs_upstream=True)
+def upstream_matched(ctx: Context) -> Iterator[Issue]:
+    """The proxy's Chat Completions request reaches the fake upstream and matches the cassette.
+
+    The fake upstream identifies a cassette turn by the text of the last chat message, which a
+    faithful translation preserves. No match means the proxy never called upstream, called the
+    wrong path, or changed the conversation on the way; the upstream's diagnosis names the
+    closest cassettes and what differed.
+    """
+    ex = ctx.exchange
+    if ex.upstream_expected <= 0 or ex.upstream_requests:
+        return
+    if ex.upstream_unmatched:
+        for entry in ex.upstream_unmatched[:3]:
+            yield Issue(
+                "the proxy's upstream request matched no cassette: " + str(entry.get("diagnosis")),
+                actual=entry.get("path"),
+            )
+    else:
+        yield Issue("the proxy sent no request to the fake upstream for this turn")

@@ -1,0 +1,133 @@
+"""``responses-conformance``: run the suite and print the report; list checks and faults.
+
+Exit codes: 0 nothing at or above ``--fail-on``; 1 findings at or above it (or broken
+cassettes); 2 the run could not happen (bad option, proxy unreachable, proxy command died).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from conformance._model import Severity
+from conformance.checks import PROFILES, REGISTRY
+from conformance.harness import Harness, HarnessError
+from conformance.options import OPTIONS, Option, settings_from
+from conformance.report import render_report
+
+__all__ = ["main"]
+
+
+def _add_options(parser: argparse.ArgumentParser) -> None:
+    for opt in OPTIONS:
+        if opt.pytest_only:
+            continue
+        kwargs: dict[str, Any] = {"help": opt.help, "dest": opt.dest}
+        if opt.kind == "flag":
+            kwargs["action"] = "store_true"
+        elif opt.kind == "list":
+            kwargs.update(action="append", metavar=opt.metavar)
+        else:
+            kwargs.update(type={"int": int, "float": float}.get(opt.kind, str), metavar=opt.metavar)
+            if opt.choices:
+                kwargs["choices"] = list(opt.choices)
+        parser.add_argument(opt.flag, **kwargs)
+
+
+def _run(args: argparse.Namespace, console: Console) -> int:
+    def get(opt: Option) -> Any:
+        return getattr(args, opt.dest, None)
+
+    settings = settings_from(get)
+    if settings.proxy_url and settings.reference_faults:
+        console.print("error: --reference-fault applies to the embedded reference bridge, not to --proxy-url")
+        return 2
+    harness = Harness(settings)
+    try:
+        harness.start()
+    except HarnessError as exc:
+        harness.stop()
+        console.print(f"error: {exc}", style="bold red", highlight=False)
+        return 2
+    try:
+        target = settings.proxy_cmd or settings.proxy_url or "embedded reference bridge"
+        if settings.reference_faults:
+            target += f" with faults {', '.join(settings.reference_faults)}"
+        results = []
+        for cassette in harness.cassettes:
+            results.append(harness.run(cassette))
+        render_report(
+            console,
+            results,
+            target=target,
+            profile=settings.profile,
+            load_errors=[str(e) for e in harness.load_errors],
+        )
+    finally:
+        harness.stop()
+    threshold = Severity(getattr(args, "fail_on", None) or "error")
+    failing = any(r.failing(threshold) for r in results)
+    return 1 if failing or harness.load_errors else 0
+
+
+def _checks(console: Console, verbose: bool) -> int:
+    table = Table(title="Checks", title_justify="left", show_lines=verbose)
+    table.add_column("id", no_wrap=True)
+    for profile in PROFILES:
+        table.add_column(profile)
+    table.add_column("classes")
+    table.add_column("doc" if verbose else "summary")
+    for spec in sorted(REGISTRY.values(), key=lambda s: s.id):
+        sev = [(spec.severity(p).value if spec.severity(p) else "-") for p in PROFILES]  # type: ignore[union-attr]
+        table.add_row(spec.id, *sev, " ".join(spec.classes), spec.doc if verbose else spec.summary)
+    console.print(table)
+    return 0
+
+
+def _faults(console: Console) -> int:
+    from conformance.reference import FAULTS
+
+    table = Table(title="Reference bridge faults", title_justify="left")
+    table.add_column("fault", no_wrap=True)
+    table.add_column("class")
+    table.add_column("fires")
+    table.add_column("description")
+    for name, fault in sorted(FAULTS.items()):
+        table.add_row(name, fault.bug_class, " ".join(sorted(fault.expected_checks)), fault.description)
+    console.print(table)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="responses-conformance",
+        description="Check an OpenAI Responses API server or proxy against recorded upstream traffic.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run the suite and print the report (default target: the embedded reference bridge)")
+    _add_options(run)
+    checks = sub.add_parser("checks", help="list every check with its severity per profile and its doc")
+    checks.add_argument("-v", "--verbose", action="store_true", help="print each check's whole doc")
+    sub.add_parser("faults", help="list the reference bridge's named faults")
+    args = parser.parse_args(argv)
+    console = Console(soft_wrap=False)
+    if not console.is_terminal:
+        console = Console(soft_wrap=False, width=max(console.width, 150))
+    try:
+        if args.command == "run":
+            return _run(args, console)
+        if args.command == "checks":
+            return _checks(console, args.verbose)
+        return _faults(console)
+    except KeyboardInterrupt:
+        console.print("interrupted")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

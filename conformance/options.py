@@ -1,0 +1,100 @@
+"""Every option, defined once: the pytest plugin, the CLI and the README table are built from it."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from conformance.checks import PROFILES
+from conformance.driver import Limits
+from conformance.harness import Settings
+
+__all__ = ["OPTIONS", "Option", "settings_from"]
+
+
+@dataclass(frozen=True)
+class Option:
+    flag: str
+    help: str
+    kind: str = "str"  # str | int | float | flag | list
+    default: Any = None
+    metavar: str | None = None
+    choices: Sequence[str] | None = None
+    pytest_only: bool = False
+
+    @property
+    def dest(self) -> str:
+        return self.flag.lstrip("-").replace("-", "_")
+
+    @property
+    def ini(self) -> str:
+        return "conformance_" + self.dest
+
+
+_L = Limits()
+OPTIONS: tuple[Option, ...] = (
+    Option("--conformance", "Run the conformance suite (implied by --proxy-url/--proxy-cmd); with no target, against the embedded reference bridge.", "flag", False, pytest_only=True),
+    Option("--proxy-url", "Base URL of a running proxy under test (its Responses endpoint is URL + --responses-path). With --proxy-cmd: the URL to use, {port} filled in.", metavar="URL"),
+    Option("--proxy-cmd", "Command that starts the proxy; placeholders {upstream_url}, {upstream_port}, {port}, {host}. The harness waits until it accepts connections and stops it at the end.", metavar="CMD"),
+    Option("--proxy-startup-timeout", "Seconds to wait for --proxy-cmd to accept connections.", "float", 60.0, "SECONDS"),
+    Option("--upstream-port", "Port of the fake upstream on 127.0.0.1 (0: any free port). Fix it when the proxy was started separately.", "int", 0, "PORT"),
+    Option("--cassettes", "Directory (or file) of cassettes; repeatable. Default: the shipped set.", "list", None, "DIR"),
+    Option("--checks", "Only these checks: ids, groups or prefixes with * (comma-separated).", "str", None, "IDS"),
+    Option("--exclude-checks", "Skip these checks: ids, groups or prefixes with * (comma-separated).", "str", None, "IDS"),
+    Option("--profile", "Which rules apply and how severe: " + ", ".join(PROFILES) + ".", "str", "openai", "NAME", PROFILES),
+    Option("--model", "Model name to put in every request instead of the cassette's.", metavar="NAME"),
+    Option("--api-key", "Sent as 'Authorization: Bearer KEY' to the proxy (default: $RESPONSES_CONFORMANCE_API_KEY).", metavar="KEY"),
+    Option("--responses-path", "Path of the Responses endpoint below the proxy URL.", "str", "/responses", "PATH"),
+    Option("--replay-timing", "Replay upstream chunks with their recorded timing (default: as fast as possible).", "flag", False),
+    Option("--reference-fault", "Run the embedded reference bridge with this named fault (repeatable; see `responses-conformance faults`).", "list", None, "NAME"),
+    Option("--connect-timeout", "Seconds to connect to the proxy.", "float", _L.connect_timeout, "SECONDS"),
+    Option("--first-byte-timeout", "Seconds until the first response byte.", "float", _L.first_byte_timeout, "SECONDS"),
+    Option("--idle-timeout", "Longest allowed silence inside a stream, in seconds.", "float", _L.idle_timeout, "SECONDS"),
+    Option("--total-timeout", "Longest allowed exchange, in seconds.", "float", _L.total_timeout, "SECONDS"),
+    Option("--max-bytes", "Stop reading a response after this many bytes.", "int", _L.max_bytes, "N"),
+    Option("--max-events", "Stop reading a response after this many SSE events.", "int", _L.max_events, "N"),
+    Option("--fail-on", "Lowest severity that fails the run: error or warning.", "str", "error", "SEVERITY", ("error", "warning")),
+)
+
+
+def _split(value: Any) -> list[str]:
+    if not value:
+        return []
+    items = value if isinstance(value, (list, tuple)) else [value]
+    return [p.strip() for item in items for p in str(item).replace("\n", ",").split(",") if p.strip()]
+
+
+def settings_from(get: Callable[[Option], Any], env: Mapping[str, str] = os.environ) -> Settings:
+    """Build :class:`Settings` from a getter that returns each option's value (or None)."""
+
+    def value(flag: str) -> Any:
+        opt = next(o for o in OPTIONS if o.flag == flag)
+        v = get(opt)
+        return opt.default if v is None else v
+
+    limits = Limits(
+        connect_timeout=float(value("--connect-timeout")),
+        first_byte_timeout=float(value("--first-byte-timeout")),
+        idle_timeout=float(value("--idle-timeout")),
+        total_timeout=float(value("--total-timeout")),
+        max_bytes=int(value("--max-bytes")),
+        max_events=int(value("--max-events")),
+    )
+    return Settings(
+        proxy_url=value("--proxy-url") or None,
+        proxy_cmd=value("--proxy-cmd") or None,
+        proxy_startup_timeout=float(value("--proxy-startup-timeout")),
+        upstream_port=int(value("--upstream-port")),
+        cassette_dirs=_split(value("--cassettes")),
+        checks=_split(value("--checks")),
+        exclude_checks=_split(value("--exclude-checks")),
+        profile=str(value("--profile")),
+        model=value("--model") or None,
+        api_key=value("--api-key") or env.get("RESPONSES_CONFORMANCE_API_KEY") or None,
+        responses_path=str(value("--responses-path")),
+        replay_timing=bool(value("--replay-timing")),
+        reference_faults=_split(value("--reference-fault")),
+        limits=limits,
+    )

@@ -1,0 +1,113 @@
+"""pytest plugin (entry point ``pytest11``): options, hooks and fixtures only.
+
+``pytest --proxy-url URL``, ``pytest --proxy-cmd "…"`` or ``pytest --conformance`` adds one test
+per cassette × check under ``conformance/``. The logic lives in :mod:`conformance._pytest`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from conformance._model import Severity
+from conformance.options import OPTIONS, Option, settings_from
+
+_SUITE = pytest.StashKey["Any"]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("conformance", "Responses API conformance (responses-conformance)")
+    for opt in OPTIONS:
+        kwargs: dict[str, Any] = {"dest": "conformance_" + opt.dest, "help": opt.help}
+        if opt.kind == "flag":
+            kwargs.update(action="store_true", default=None)
+        elif opt.kind == "list":
+            kwargs.update(action="append", metavar=opt.metavar, default=None)
+        else:
+            kwargs.update(type={"int": int, "float": float}.get(opt.kind, str), metavar=opt.metavar, default=None)
+            if opt.choices:
+                kwargs["choices"] = list(opt.choices)
+        group.addoption(opt.flag, **kwargs)
+        ini_type = {"flag": "bool", "list": "linelist"}.get(opt.kind, "string")
+        parser.addini(opt.ini, opt.help, type=ini_type, default=None)  # type: ignore[arg-type]
+
+
+def _getter(config: pytest.Config) -> Any:
+    def get(opt: Option) -> Any:
+        value = config.getoption("conformance_" + opt.dest)
+        if value is None:
+            ini = config.getini(opt.ini)
+            if ini not in (None, "", []):
+                return ini
+        return value
+
+    return get
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "conformance: a generated Responses conformance check")
+    get = _getter(config)
+    active = any(get(o) for o in OPTIONS if o.flag in ("--conformance", "--proxy-url", "--proxy-cmd", "--reference-fault"))
+    if not active:
+        return
+    from conformance._pytest import Suite
+
+    settings = settings_from(get)
+    fail_on = Severity(get(next(o for o in OPTIONS if o.flag == "--fail-on")) or "error")
+    config.stash[_SUITE] = Suite(settings, fail_on)
+
+
+def _suite(config: pytest.Config) -> Any:
+    return config.stash.get(_SUITE, None)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    suite = _suite(session.config)
+    if suite is None:
+        return
+    from conformance._pytest import HarnessError
+
+    if hasattr(session.config, "workerinput"):
+        suite.attach_worker()
+        return
+    if session.config.getoption("collectonly"):
+        suite.load_only()
+        return
+    try:
+        suite.start_servers()
+    except HarnessError as exc:
+        suite.stop()
+        pytest.exit(f"responses-conformance: {exc}", returncode=2)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    suite = _suite(config)
+    if suite is None:
+        return
+    from conformance._pytest import collect_items
+
+    items[:0] = collect_items(session, suite)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> Any:
+    yield
+    suite = _suite(config)
+    if suite is None or hasattr(config, "workerinput"):
+        return
+    from conformance._pytest import record_report, terminal_summary
+
+    for reports in terminalreporter.stats.values():
+        for report in reports:
+            if isinstance(report, pytest.TestReport) and report.when == "call":
+                record_report(suite, report)
+    terminal_summary(suite, terminalreporter)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    suite = _suite(config)
+    if suite is not None and not hasattr(config, "workerinput"):
+        suite.stop()

@@ -1,0 +1,111 @@
+"""The terminal report: a table of cassettes × check groups, then every failure in detail.
+
+:func:`format_finding` is the one place a finding becomes text; the pytest failure output, the
+terminal report and (later) JUnit and HTML all use it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from conformance._model import Finding, Severity
+from conformance.checks import REGISTRY
+
+__all__ = ["format_finding", "render_report"]
+
+_STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
+
+
+def _short(value: Any, limit: int = 300) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def format_finding(f: Finding, *, repro: bool = True) -> str:
+    """Plain text of one finding: what, where, expected vs actual, how to reproduce."""
+    where = [f"cassette {f.cassette_id}"] if f.cassette_id else []
+    if f.turn:
+        where.append(f"turn {f.turn}")
+    if f.event_index is not None:
+        where.append(f"event #{f.event_index}")
+    if f.pointer:
+        where.append(f"at {f.pointer}")
+    lines = [f"[{f.severity.value}] {f.check_id}: {f.message}"]
+    if where:
+        lines.append("  where:    " + ", ".join(where))
+    if f.raw:
+        lines.append("  raw:      " + f.raw.replace("\n", "\n            "))
+    if f.expected is not None or f.actual is not None:
+        lines.append(f"  expected: {_short(f.expected)}")
+        lines.append(f"  actual:   {_short(f.actual)}")
+    if repro and f.repro:
+        lines.append(f"  repro:    {f.repro}")
+    return "\n".join(lines)
+
+
+def _cell(outcomes: list[tuple[str | None, list[Finding]]]) -> Text:
+    findings = [f for _, fs in outcomes for f in fs]
+    if not outcomes or all(skip for skip, _ in outcomes):
+        return Text("skip", style="dim")
+    worst = max((f.severity for f in findings), key=lambda s: s.rank, default=None)
+    if worst is None:
+        return Text("ok", style="green")
+    count = sum(1 for f in findings if f.severity is worst)
+    return Text(f"{count} {worst.value}", style=_STYLE[worst])
+
+
+def render_report(
+    console: Console,
+    results: Sequence[Any],
+    *,
+    target: str = "",
+    profile: str = "openai",
+    load_errors: Sequence[str] = (),
+    detail_limit: int = 60,
+) -> None:
+    """Print the summary table and the failures of a run (``results``: CassetteResult objects)."""
+    groups = sorted({spec.group for spec in REGISTRY.values()})
+    title = f"Responses conformance — {target} (profile {profile})" if target else "Responses conformance"
+    table = Table(title=title, title_justify="left", show_lines=False)
+    table.add_column("cassette", no_wrap=True)
+    for g in groups:
+        table.add_column(g, justify="center")
+    totals = {s: 0 for s in Severity}
+    for result in results:
+        row: list[Text | str] = [result.cassette_id]
+        for g in groups:
+            cell = [(o.skipped, o.findings) for cid, o in result.outcomes.items() if REGISTRY[cid].group == g]
+            row.append(_cell(cell))
+        table.add_row(*row)
+        for f in result.findings():
+            totals[f.severity] += 1
+    console.print(table)
+    for err in load_errors:
+        console.print(Text(f"cassette error: {err}", style="bold red"))
+    failures = [f for r in results for f in r.findings() if f.severity is not Severity.INFO]
+    if failures:
+        console.rule("findings")
+        shown_repro: set[str] = set()
+        for f in failures[:detail_limit]:
+            key = f"{f.cassette_id}:{f.turn}"
+            text = format_finding(f, repro=key not in shown_repro)
+            shown_repro.add(key)
+            head, _, rest = text.partition("\n")
+            console.print(Text(head, style=_STYLE[f.severity]))
+            if rest:
+                console.print(Text(rest), highlight=False, soft_wrap=True)
+        if len(failures) > detail_limit:
+            console.print(f"… {len(failures) - detail_limit} more findings not shown")
+    checks_run = sum(1 for r in results for o in r.outcomes.values() if not o.skipped)
+    summary = (
+        f"{len(results)} cassettes, {checks_run} checks run: "
+        f"{totals[Severity.ERROR]} errors, {totals[Severity.WARNING]} warnings, {totals[Severity.INFO]} notes"
+    )
+    style = "bold red" if totals[Severity.ERROR] or load_errors else "bold green"
+    console.print(Text(summary, style=style))
