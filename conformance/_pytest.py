@@ -182,13 +182,17 @@ class SuiteNode(pytest.Collector):
 
     def collect(self) -> Iterator[pytest.Item | pytest.Collector]:
         for i, err in enumerate(self.suite.harness.load_errors):
-            yield CassetteErrorItem.from_parent(self, name=f"cassette-error-{i}", error=err)
+            yield CassetteErrorItem.from_parent(
+                self, name=f"cassette-error-{i}", nodeid=f"conformance/cassette-error-{i}", error=err
+            )
         for cassette in self.suite.harness.cassettes:
-            yield CassetteNode.from_parent(self, name=cassette.id, cassette=cassette, suite=self.suite)
+            yield CassetteNode.from_parent(
+                self, name=cassette.id, nodeid=f"conformance/{cassette.id}", cassette=cassette, suite=self.suite
+            )
 
 
 def collect_items(session: pytest.Session, suite: Suite) -> list[pytest.Item]:
-    node = SuiteNode.from_parent(session, name="conformance", suite=suite)
+    node = SuiteNode.from_parent(session, name="conformance", nodeid="conformance", suite=suite)
     items: list[pytest.Item] = []
 
     def walk(collector: pytest.Collector) -> None:

@@ -256,7 +256,7 @@ class FakeUpstream:
             return [e for e in self._state.log if cassette_id is None or e.cassette_id == cassette_id]
 
     def start(self) -> FakeUpstream:
-        self._thread = threading.Thread(target=self._server.serve_forever, name="fake-upstream", daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), name="fake-upstream", daemon=True)
         self._thread.start()
         return self
 
