@@ -98,6 +98,7 @@ class Part:
 @dataclass(slots=True)
 class Item:
     output_index: int
+    ordinal: int = -1  # position among added items: where it belongs in the terminal output
     added_at: int | None = None
     added: dict[str, Any] | None = None
     done_at: int | None = None
@@ -213,6 +214,7 @@ class _Machine:
                 f"`{t}` targets a `{item.type}` item (output_index {item.output_index}); it belongs to {sorted(allowed)}",
                 pointer="/output_index",
             )
+            return None
         return item
 
     def part_for(self, ev: Event, item: Item, kind: str, d: dict[str, Any], t: str) -> Part | None:
@@ -335,7 +337,7 @@ class _Machine:
                 f"item {item_obj.get('id')!r} (output_index {oi}) is opened while item {other.id!r} (output_index {other.output_index}) is still open",
                 pointer="/output_index",
             )
-        item = Item(oi, added_at=ev.index, added=item_obj)
+        item = Item(oi, self.added_count - 1, added_at=ev.index, added=item_obj)
         self.items[oi] = item
         if item.id:
             self.by_id[item.id] = item
@@ -355,7 +357,7 @@ class _Machine:
                 pointer="/output_index",
             )
             if isinstance(oi, int) and oi not in self.items:
-                self.items[oi] = Item(oi, done_at=ev.index, done=item_obj, done_count=1)
+                self.items[oi] = Item(oi, len(self.items), done_at=ev.index, done=item_obj, done_count=1)
             return
         item.done_count += 1
         if item.done_count > 1:

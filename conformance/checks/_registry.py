@@ -127,9 +127,9 @@ class Context:
 
     @property
     def ok_stream(self) -> bool:
-        """True when there is a 2xx response body to judge as a stream."""
+        """True when there is a 2xx response whose body (even an empty one) is judged as a stream."""
         ex = self.exchange
-        return ex.status is not None and 200 <= ex.status < 300 and bool(ex.chunks)
+        return ex.status is not None and 200 <= ex.status < 300
 
     def no_stream_reason(self) -> str:
         ex = self.exchange

@@ -42,8 +42,8 @@ def _terminal_item(ctx: Context, item: Item) -> tuple[dict[str, Any] | None, int
     term = ctx.analysis.terminal
     resp = term.data.get("response") if term and term.data else None
     out = resp.get("output") if isinstance(resp, dict) else None
-    if isinstance(out, list) and item.output_index < len(out) and isinstance(out[item.output_index], dict):
-        found: dict[str, Any] = out[item.output_index]
+    if isinstance(out, list) and 0 <= item.ordinal < len(out) and isinstance(out[item.ordinal], dict):
+        found: dict[str, Any] = out[item.ordinal]
         return found, term.index if term else None
     return None, None
 
@@ -69,7 +69,7 @@ def _part_copies(ctx: Context, item: Item, part: Part) -> list[tuple[str, int | 
     if final is not None:
         parts = final.get(list_name)
         if isinstance(parts, list) and part.index < len(parts) and isinstance(parts[part.index], dict):
-            copies.append(("the terminal output", term_index, f"/response/output/{item.output_index}/{list_name}/{part.index}/{field}", parts[part.index].get(field)))
+            copies.append(("the terminal output", term_index, f"/response/output/{item.ordinal}/{list_name}/{part.index}/{field}", parts[part.index].get(field)))
     return copies
 
 
@@ -115,7 +115,7 @@ def arguments_concat(ctx: Context) -> Iterator[Issue]:
             copies.append(("the item in `output_item.done`", item.done_at, "/item/arguments", item.done.get("arguments")))
         final, term_index = _terminal_item(ctx, item)
         if final is not None:
-            copies.append(("the terminal output", term_index, f"/response/output/{item.output_index}/arguments", final.get("arguments")))
+            copies.append(("the terminal output", term_index, f"/response/output/{item.ordinal}/arguments", final.get("arguments")))
         for what, index, pointer, value in copies:
             if value != expected:
                 yield Issue(

@@ -202,15 +202,15 @@ def item_id_stable(ctx: Context) -> Iterator[Issue]:
                 expected=added_id,
                 actual=done_id,
             )
-        elif terminal_out is not None and item.output_index < len(terminal_out):
-            final = terminal_out[item.output_index]
+        elif terminal_out is not None and 0 <= item.ordinal < len(terminal_out):
+            final = terminal_out[item.ordinal]
             final_id = final.get("id") if isinstance(final, dict) else None
             if final_id != added_id:
                 term = ctx.analysis.terminal
                 yield Issue(
                     f"output_index {item.output_index}: item id {added_id!r} in the stream but {final_id!r} in the terminal output",
                     term.index if term else None,
-                    pointer=f"/response/output/{item.output_index}/id",
+                    pointer=f"/response/output/{item.ordinal}/id",
                     expected=added_id,
                     actual=final_id,
                 )
@@ -239,9 +239,9 @@ def call_id(ctx: Context) -> Iterator[Issue]:
         copies: list[tuple[int | None, str, Any]] = []
         if item.done is not None:
             copies.append((item.done_at, "/item/call_id", item.done.get("call_id")))
-        if terminal_out is not None and item.output_index < len(terminal_out) and isinstance(terminal_out[item.output_index], dict):
+        if terminal_out is not None and 0 <= item.ordinal < len(terminal_out) and isinstance(terminal_out[item.ordinal], dict):
             term = ctx.analysis.terminal
-            copies.append((term.index if term else None, f"/response/output/{item.output_index}/call_id", terminal_out[item.output_index].get("call_id")))
+            copies.append((term.index if term else None, f"/response/output/{item.ordinal}/call_id", terminal_out[item.ordinal].get("call_id")))
         for index, pointer, value in copies:
             if value != first:
                 yield Issue(f"call_id {first!r} at added became {value!r}", index, pointer=pointer, expected=first, actual=value)
