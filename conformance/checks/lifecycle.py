@@ -12,7 +12,8 @@ _STATUS_FOR = {"response.completed": "completed", "response.incomplete": "incomp
 
 
 def _json_events(ctx: Context) -> list[Event]:
-    return [e for e in ctx.analysis.events if e.data is not None]
+    """Events that claim to be Responses events (JSON with a string ``type``); junk is sse.data_json's."""
+    return [e for e in ctx.analysis.events if e.type is not None]
 
 
 def _response(ev: Event) -> dict[str, Any] | None:
@@ -229,7 +230,7 @@ def call_id(ctx: Context) -> Iterator[Issue]:
     for item in ctx.analysis.items.values():
         if item.type != "function_call":
             continue
-        added = item.added or {}
+        added = item.added or item.done or {}
         first = added.get("call_id")
         if not isinstance(first, str) or not first:
             yield Issue(f"function_call item {item.id!r} has call_id {first!r}", item.added_at, pointer="/item/call_id", actual=first)

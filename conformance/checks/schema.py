@@ -42,9 +42,15 @@ class _Violations:
         return out
 
 
+# Fields with a dedicated check of their own: reported there, once, not again as a schema error.
+_OWNED_ELSEWHERE = frozenset({"/sequence_number"})
+
+
 def _violations(ctx: Context, area: str) -> Iterator[Issue]:
     holder = ctx.__dict__.setdefault("_schema_violations", _Violations(ctx))
     for index, type_, v in holder.by_area[area]:
+        if v.pointer in _OWNED_ELSEWHERE:
+            continue
         yield Issue(f"`{type_}`: {v.message} (schema {v.schema_path})", index, pointer=v.pointer)
 
 
@@ -83,7 +89,7 @@ def response_schema(ctx: Context) -> Iterator[Issue]:
 
 @check("schema.item", classes=("R4",))
 def item_schema(ctx: Context) -> Iterator[Issue]:
-    """Every output item in ``output_item.added``/``done`` is complete (message: id, role, status, content; function_call: id, call_id, name, arguments (a string), status; reasoning: id, summary).
+    """Every output item in ``output_item.added``/``done`` is complete (message: id, role, status, content; function_call: call_id, name, arguments as a string; reasoning: id, summary).
 
     Codex fails to parse the item (``failed to parse ResponseItem``) and then drops every delta
     for it; async-openai requires ``status``.

@@ -18,8 +18,8 @@ from conformance.upstream import FakeUpstream
 CASSETTES, _ = load_cassettes()
 BY_ID = {c.id: c for c in CASSETTES}
 DEFAULT_CASSETTE = "groq-kimi-text-then-tools"
-FAULT_CASSETTE = {"I3-call-id-equals-item-id": "openai-tool-call", "I3-call-id-changes-at-done": "openai-tool-call"}
-LIMITS = Limits(connect_timeout=2, first_byte_timeout=3, idle_timeout=1.0, total_timeout=6, max_bytes=2_000_000, max_events=3_000)
+FAULT_CASSETTE = {"T4-cumulative-arguments": "openai-tool-call"}
+LIMITS = Limits(connect_timeout=2, first_byte_timeout=3, idle_timeout=1.0, total_timeout=6, max_bytes=2_000_000, max_events=500)
 # Checks whose proof is a crafted stream or condition rather than a bridge fault (tests/unit/test_checks.py).
 PROVEN_BY_CRAFTED = {"transport.connect"}
 

@@ -1,0 +1,32 @@
+"""Where the shipped data lives: ``schemas/`` and ``cassettes/``.
+
+In a checkout they sit at the repository root, next to the ``conformance`` package, so edits
+take effect without reinstalling. A wheel carries copies under ``conformance/_data/`` (see
+``[tool.hatch.build.targets.wheel.force-include]`` in ``pyproject.toml``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+__all__ = ["cassettes_dir", "package_root", "schemas_dir"]
+
+_PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def package_root() -> Path:
+    """The directory holding ``schemas/`` and ``cassettes/``: the checkout root or ``_data``."""
+    checkout = _PACKAGE_DIR.parent
+    if (checkout / "schemas").is_dir():
+        return checkout
+    return _PACKAGE_DIR / "_data"
+
+
+def schemas_dir() -> Path:
+    """The JSON Schemas of the stream, the Response object, items, parts and cassettes."""
+    return package_root() / "schemas"
+
+
+def cassettes_dir() -> Path:
+    """The shipped cassettes."""
+    return package_root() / "cassettes"
