@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import time
 from collections.abc import Callable
+from dataclasses import replace
 
 from conftest import RawServer, Script, sse_head, stall
 
@@ -63,7 +64,7 @@ def test_endless_stream_hits_the_event_cap(raw_server: Callable[[Script], RawSer
         for _ in range(100_000):
             conn.sendall(b'data: {"type":"response.output_text.delta"}\n\n')
 
-    ex = drive(raw_server(script).url, {"input": "x"}, limits=FAST)
+    ex = drive(raw_server(script).url, {"input": "x"}, limits=replace(FAST, max_bytes=50_000_000))
     assert ex.transport_error is not None and ex.transport_error.kind == "cap"
     assert "events" in ex.transport_error.message
 
