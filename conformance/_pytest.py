@@ -208,7 +208,7 @@ def collect_items(session: pytest.Session, suite: Suite) -> list[pytest.Item]:
 
 def record_report(suite: Suite, report: pytest.TestReport) -> None:
     for name, value in report.user_properties:
-        if name == PROPERTY:
+        if name == PROPERTY and isinstance(value, str):
             data = json.loads(value)
             suite.reported[f"{data['cassette']}::{data['check']}"] = data
 

@@ -9,6 +9,7 @@ the proxy's behaviour.
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import socket
 import threading
@@ -46,10 +47,8 @@ def _shutdown(response: httpx.Response | None) -> None:
     stream = response.extensions.get("network_stream")
     sock = stream.get_extra_info("socket") if stream is not None else None
     if isinstance(sock, socket.socket):
-        try:
+        with contextlib.suppress(OSError):
             sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
 
 
 def _describe(exc: BaseException, url: str) -> TransportError:

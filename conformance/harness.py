@@ -8,6 +8,7 @@ same exchanges and print the same report. The target is one of: a running proxy
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shlex
@@ -128,7 +129,7 @@ def _wait_for_port(url: str, timeout: float, proc: subprocess.Popen[bytes] | Non
 class _ProxyProcess:
     def __init__(self, cmd: str, env: dict[str, str]) -> None:
         self.cmd = cmd
-        self.log = tempfile.TemporaryFile()
+        self.log = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the process
         self.proc = subprocess.Popen(
             shlex.split(cmd),
             stdout=self.log,
@@ -144,10 +145,8 @@ class _ProxyProcess:
                 os.killpg(self.proc.pid, signal.SIGTERM)
                 self.proc.wait(timeout=10)
             except (ProcessLookupError, subprocess.TimeoutExpired):
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.killpg(self.proc.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
                 self.proc.wait(timeout=5)
         if self.proc.stderr:
             self.proc.stderr.close()
@@ -232,10 +231,8 @@ class Harness:
     def stop(self) -> None:
         while self._stoppers:
             stop = self._stoppers.pop()
-            try:
+            with contextlib.suppress(Exception):  # stopping must not hide the run's result
                 stop()
-            except Exception:  # stopping must not hide the run's result
-                pass
 
     def __enter__(self) -> Harness:
         self.start()

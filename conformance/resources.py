@@ -1,8 +1,10 @@
 """Where the shipped data lives: ``schemas/`` and ``cassettes/``.
 
-In a checkout they sit at the repository root, next to the ``conformance`` package, so edits
-take effect without reinstalling. A wheel carries copies under ``conformance/_data/`` (see
-``[tool.hatch.build.targets.wheel.force-include]`` in ``pyproject.toml``).
+A wheel carries them under ``conformance/_data/`` (see
+``[tool.hatch.build.targets.wheel.force-include]`` in ``pyproject.toml``); in a checkout (or an
+editable install) they sit at the repository root, next to the ``conformance`` package, so edits
+take effect without reinstalling. ``_data`` is checked first so that an unrelated top-level
+``schemas`` directory in site-packages can never be mistaken for ours.
 """
 
 from __future__ import annotations
@@ -16,10 +18,10 @@ _PACKAGE_DIR = Path(__file__).resolve().parent
 
 def package_root() -> Path:
     """The directory holding ``schemas/`` and ``cassettes/``: the checkout root or ``_data``."""
-    checkout = _PACKAGE_DIR.parent
-    if (checkout / "schemas").is_dir():
-        return checkout
-    return _PACKAGE_DIR / "_data"
+    data = _PACKAGE_DIR / "_data"
+    if data.is_dir():
+        return data
+    return _PACKAGE_DIR.parent
 
 
 def schemas_dir() -> Path:

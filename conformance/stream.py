@@ -168,7 +168,7 @@ class _Machine:
         self.open_items: list[Item] = []
         self.added_count = 0
 
-    def note(self, kind: str, index: int, message: str, **kw: Any) -> None:
+    def note(self, kind: str, index: int | None, message: str, **kw: Any) -> None:
         self.anomalies.append(Anomaly(kind, index, message, **kw))
 
     def resolve(self, ev: Event, d: dict[str, Any], t: str) -> Item | None:
@@ -314,7 +314,8 @@ class _Machine:
 
     def item_added(self, ev: Event, d: dict[str, Any]) -> None:
         oi = d.get("output_index")
-        item_obj = d.get("item") if isinstance(d.get("item"), dict) else {}
+        raw_item = d.get("item")
+        item_obj: dict[str, Any] = raw_item if isinstance(raw_item, dict) else {}
         if not isinstance(oi, int) or isinstance(oi, bool):
             oi = self.added_count
         if oi != self.added_count:
@@ -345,7 +346,8 @@ class _Machine:
 
     def item_done(self, ev: Event, d: dict[str, Any]) -> None:
         oi = d.get("output_index")
-        item_obj = d.get("item") if isinstance(d.get("item"), dict) else {}
+        raw_item = d.get("item")
+        item_obj: dict[str, Any] = raw_item if isinstance(raw_item, dict) else {}
         item = self.items.get(oi) if isinstance(oi, int) else None
         if item is None and isinstance(item_obj.get("id"), str):
             item = self.by_id.get(item_obj["id"])

@@ -100,7 +100,7 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "responses-conformance-upstream/1"
     state: _State
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
     def _json(self, status: int, payload: Any) -> None:

@@ -20,7 +20,7 @@ def _first_difference(a: Any, b: Any, path: str = "") -> tuple[str, Any, Any] | 
                 return diff
         return None
     if isinstance(a, list) and isinstance(b, list):
-        for i, (x, y) in enumerate(zip(a, b)):
+        for i, (x, y) in enumerate(zip(a, b, strict=False)):
             diff = _first_difference(x, y, f"{path}/{i}")
             if diff:
                 return diff
@@ -155,7 +155,7 @@ def terminal_output(ctx: Context) -> Iterator[Issue]:
             actual=len(out),
         )
         return
-    for i, (final, done) in enumerate(zip(out, done_items)):
+    for i, (final, done) in enumerate(zip(out, done_items, strict=False)):
         diff = _first_difference(done, final)
         if diff:
             where, want, got = diff

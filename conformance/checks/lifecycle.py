@@ -88,9 +88,8 @@ def in_progress_second(ctx: Context) -> Iterator[Issue]:
     events = _json_events(ctx)
     if len(events) >= 2 and events[0].type == "response.created" and events[1].type != "response.in_progress":
         yield Issue(f"the second event is {events[1].type!r}", events[1].index, expected="response.in_progress", actual=events[1].type)
-    elif len(events) >= 1 and events[0].type != "response.created":
-        if not any(e.type == "response.in_progress" for e in events[:2]):
-            yield Issue("no `response.in_progress` at the start of the stream", events[0].index)
+    elif events and events[0].type != "response.created" and not any(e.type == "response.in_progress" for e in events[:2]):
+        yield Issue("no `response.in_progress` at the start of the stream", events[0].index)
 
 
 @check("lifecycle.initial_status", classes=("R3",))

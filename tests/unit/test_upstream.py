@@ -91,7 +91,11 @@ def test_replay_timing() -> None:
 
 
 def test_cut_connection() -> None:
-    with FakeUpstream([cassette("cut", "Cut prompt", CHUNKS[:1], end="cut")]) as server:
-        with pytest.raises(httpx.RemoteProtocolError), httpx.Client() as client, client.stream("POST", server.url + "/chat/completions", json=chat("Cut prompt")) as resp:
-            for _ in resp.iter_raw():
-                pass
+    with (
+        FakeUpstream([cassette("cut", "Cut prompt", CHUNKS[:1], end="cut")]) as server,
+        pytest.raises(httpx.RemoteProtocolError),
+        httpx.Client() as client,
+        client.stream("POST", server.url + "/chat/completions", json=chat("Cut prompt")) as resp,
+    ):
+        for _ in resp.iter_raw():
+            pass

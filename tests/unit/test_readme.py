@@ -1,0 +1,22 @@
+"""The README stays true: its commands are the ones CI runs, and every option is documented."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from conformance.options import OPTIONS
+
+ROOT = Path(__file__).resolve().parents[2]
+README = (ROOT / "README.md").read_text("utf-8")
+
+
+def test_every_option_is_in_the_table() -> None:
+    for opt in OPTIONS:
+        assert f"| `{opt.flag}" in README, opt.flag
+        assert f"`{opt.ini}`" in README, opt.ini
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    command = "python3 -m venv .venv && . .venv/bin/activate && pip install nox && nox -s tests"
+    assert command in README
+    assert command in (ROOT / ".ci" / "run").read_text("utf-8")
