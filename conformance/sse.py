@@ -99,8 +99,20 @@ class SSEParser:
             lines = buf.split("\n")
             self._buf = lines.pop()
         out: list[SSEEvent] = []
+        data, raw = self._data, self._lines
         for line in lines:
-            self._line(line, out)
+            # Fast path for the two lines that make up nearly every stream; the rest take _line.
+            if line[:6] == "data: ":
+                self.lines_seen += 1
+                if not raw:
+                    self._start_line = self.lines_seen
+                raw.append(line)
+                data.append(line[6:])
+            elif not line and data:
+                self.lines_seen += 1
+                out.append(self._dispatch())
+            else:
+                self._line(line, out)
         return out
 
     def close(self) -> list[SSEEvent]:
@@ -195,9 +207,9 @@ class SSEParser:
         return ev
 
     def _reset(self) -> None:
-        self._data = []
+        self._data.clear()
         self._event = None
-        self._lines = []
+        self._lines.clear()
         self._comments = 0
 
 
