@@ -99,7 +99,7 @@ class SSEParser:
             lines = buf.split("\n")
             self._buf = lines.pop()
         out: list[SSEEvent] = []
-        data, raw = self._data, self._lines
+        pending, raw = self._data, self._lines
         for line in lines:
             # Fast path for the two lines that make up nearly every stream; the rest take _line.
             if line[:6] == "data: ":
@@ -107,8 +107,8 @@ class SSEParser:
                 if not raw:
                     self._start_line = self.lines_seen
                 raw.append(line)
-                data.append(line[6:])
-            elif not line and data:
+                pending.append(line[6:])
+            elif not line and pending:
                 self.lines_seen += 1
                 out.append(self._dispatch())
             else:
