@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from rich.console import Console
@@ -103,6 +103,11 @@ def _faults(console: Console) -> int:
     return 0
 
 
+# More subcommands: each entry adds its parsers to the subparsers object and returns
+# {command name: handler(args, console) -> exit code}. Keep each command in its own module.
+_EXTRA_COMMANDS: list[Callable[[Any], dict[str, Callable[[argparse.Namespace, Console], int]]]] = []
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="responses-conformance",
@@ -114,6 +119,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     checks = sub.add_parser("checks", help="list every check with its severity per profile and its doc")
     checks.add_argument("-v", "--verbose", action="store_true", help="print each check's whole doc")
     sub.add_parser("faults", help="list the reference bridge's named faults")
+    handlers: dict[str, Any] = {}
+    for register in _EXTRA_COMMANDS:
+        handlers.update(register(sub))
     args = parser.parse_args(argv)
     console = Console(soft_wrap=False)
     if not console.is_terminal:
@@ -123,6 +131,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run(args, console)
         if args.command == "checks":
             return _checks(console, args.verbose)
+        if args.command in handlers:
+            return int(handlers[args.command](args, console))
         return _faults(console)
     except KeyboardInterrupt:
         console.print("interrupted")

@@ -48,6 +48,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("--api-key", "Sent as 'Authorization: Bearer KEY' to the proxy (default: $RESPONSES_CONFORMANCE_API_KEY).", metavar="KEY"),
     Option("--responses-path", "Path of the Responses endpoint below the proxy URL.", "str", "/responses", "PATH"),
     Option("--replay-timing", "Replay upstream chunks with their recorded timing (default: as fast as possible).", "flag", False),
+    Option("--live", "Live mode: the target is a model server (e.g. llama.cpp); no fake upstream, only each cassette's first request, and checks that need the recorded upstream are skipped.", "flag", False),
     Option("--reference-fault", "Run the embedded reference bridge with this named fault (repeatable; see `responses-conformance faults`).", "list", None, "NAME"),
     Option("--connect-timeout", "Seconds to connect to the proxy.", "float", _L.connect_timeout, "SECONDS"),
     Option("--first-byte-timeout", "Seconds until the first response byte.", "float", _L.first_byte_timeout, "SECONDS"),
@@ -96,5 +97,21 @@ def settings_from(get: Callable[[Option], Any], env: Mapping[str, str] = os.envi
         responses_path=str(value("--responses-path")),
         replay_timing=bool(value("--replay-timing")),
         reference_faults=_split(value("--reference-fault")),
+        live=bool(value("--live")),
         limits=limits,
     )
+
+
+def markdown_table() -> str:
+    """The README's options table (``python -m conformance.options`` prints it)."""
+    rows = ["| option | ini key | default | what |", "|---|---|---|---|"]
+    for o in OPTIONS:
+        default = "" if o.default in (None, False) else f"`{o.default}`"
+        flag = o.flag + (f" {o.metavar}" if o.metavar else "")
+        only = " (pytest only)" if o.pytest_only else ""
+        rows.append(f"| `{flag}` | `{o.ini}` | {default} | {o.help.replace('|', '/')}{only} |")
+    return "\n".join(rows) + "\n"
+
+
+if __name__ == "__main__":
+    print(markdown_table(), end="")

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conformance.options import OPTIONS
+from conformance.options import OPTIONS, markdown_table
 
 ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text("utf-8")
+
+
+def test_options_table_is_current() -> None:
+    assert markdown_table() in README, "regenerate it: python -m conformance.options"
 
 
 def test_every_option_is_in_the_table() -> None:
