@@ -120,6 +120,8 @@ class Exchange:
     upstream_unmatched: list[dict[str, Any]] = field(default_factory=list)
     upstream_expected: int = 0
     live: bool = False
+    mode: str = "stream"  # stream | nonstream: whether the request asked for a stream
+    raw_body: str | None = None  # sent instead of ``request`` as JSON (malformed-request cassettes)
 
     @property
     def body(self) -> bytes:
@@ -147,6 +149,8 @@ class Exchange:
             "upstream_unmatched": self.upstream_unmatched,
             "upstream_expected": self.upstream_expected,
             "live": self.live,
+            "mode": self.mode,
+            "raw_body": self.raw_body,
         }
 
     @classmethod
@@ -166,4 +170,6 @@ class Exchange:
             upstream_unmatched=data.get("upstream_unmatched", []),
             upstream_expected=data.get("upstream_expected", 0),
             live=data.get("live", False),
+            mode=data.get("mode", "stream"),
+            raw_body=data.get("raw_body"),
         )

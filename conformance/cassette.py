@@ -55,6 +55,19 @@ class Turn:
     request: dict[str, Any]
     upstream: list[Interaction]
     match_key: str
+    expect: dict[str, Any] = field(default_factory=dict)
+    body: str | None = None
+
+    @property
+    def expected_error(self) -> dict[str, Any] | None:
+        """``expect.error``: the non-2xx answer a correct proxy gives, or None."""
+        err = self.expect.get("error")
+        return err if isinstance(err, dict) else None
+
+    @property
+    def translation(self) -> dict[str, Any]:
+        value = self.expect.get("translation")
+        return value if isinstance(value, dict) else {}
 
 
 @dataclass
@@ -156,13 +169,23 @@ def parse_cassette(data: Any, source: str = "<memory>", path: Path | None = None
                     end=inter.get("end", "clean"),
                 )
             )
-        key = turn.get("match", {}).get("last_message") or request_match_key(turn["request"])
-        if not key:
-            raise CassetteError(
-                f"{source}: $.turns[{t_index}]: cannot derive the upstream match key from the "
-                "request's last input item; give `match.last_message`"
-            )
-        turns.append(Turn(t_index, turn["request"], interactions, key))
+        expect = dict(turn.get("expect", {}))
+        if not interactions:
+            refusal = expect.get("error")
+            if not isinstance(refusal, dict) or refusal.get("success_allowed"):
+                raise CassetteError(
+                    f"{source}: $.turns[{t_index}].upstream: empty, so the proxy must refuse the request; "
+                    "give `expect.error` (without `success_allowed`)"
+                )
+            key = request_match_key(turn["request"]) if isinstance(turn["request"].get("input"), (str, list)) else ""
+        else:
+            key = turn.get("match", {}).get("last_message") or request_match_key(turn["request"])
+            if not key:
+                raise CassetteError(
+                    f"{source}: $.turns[{t_index}]: cannot derive the upstream match key from the "
+                    "request's last input item; give `match.last_message`"
+                )
+        turns.append(Turn(t_index, turn["request"], interactions, key, expect, turn.get("body")))
     return Cassette(
         id=data["id"],
         description=data["description"],
@@ -224,7 +247,8 @@ def load_cassettes(
         if cassette.id in ids:
             errors.append(CassetteError(f"{path}: $.id: {cassette.id!r} is already used by {ids[cassette.id]}"))
             continue
-        clash = next((keys[t.match_key] for t in cassette.turns if t.match_key in keys), None)
+        own = [t.match_key for t in cassette.turns if t.match_key and t.upstream]
+        clash = next((keys[k] for k in own if k in keys), None)
         if clash is not None:
             errors.append(
                 CassetteError(
@@ -233,8 +257,11 @@ def load_cassettes(
                 )
             )
             continue
+        if len(own) != len(set(own)):
+            errors.append(CassetteError(f"{path}: $.turns: two turns have the same upstream match key; make each prompt unique"))
+            continue
         ids[cassette.id] = path
-        for t in cassette.turns:
-            keys[t.match_key] = cassette.id
+        for key in own:
+            keys[key] = cassette.id
         cassettes.append(cassette)
     return cassettes, errors

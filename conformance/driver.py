@@ -74,8 +74,9 @@ def drive(
     limits: Limits = Limits(),
     cassette_id: str = "",
     turn: int = 0,
+    content: bytes | None = None,
 ) -> Exchange:
-    """Send ``request`` as JSON to ``url`` and capture the raw response."""
+    """Send ``request`` as JSON (or ``content``, raw bytes, when given) to ``url`` and capture the raw response."""
     exchange = Exchange(cassette_id=cassette_id, turn=turn, url=url, request=request)
     send_headers = {"Content-Type": "application/json", "Accept": "text/event-stream, application/json"}
     send_headers.update(headers or {})
@@ -89,8 +90,10 @@ def drive(
     def reader() -> None:
         timeout = httpx.Timeout(connect=limits.connect_timeout, read=read_timeout, write=30.0, pool=5.0)
         try:
-            with httpx.Client(timeout=timeout, trust_env=False) as client, client.stream(
-                "POST", url, json=request, headers=send_headers
+            # No TLS context for plain http: building one costs ~30 ms per exchange.
+            verify = url.lower().startswith("https:")
+            with httpx.Client(timeout=timeout, trust_env=False, verify=verify) as client, client.stream(
+                "POST", url, **({"content": content} if content is not None else {"json": request}), headers=send_headers
             ) as response:
                 holder["response"] = response
                 inbox.put(("head", response.status_code, dict(response.headers)))

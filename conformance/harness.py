@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shlex
 import signal
 import socket
@@ -26,9 +27,11 @@ from urllib.parse import urlparse
 import httpx
 
 from conformance._model import Exchange, Finding, Severity
-from conformance.cassette import Cassette, CassetteError, load_cassettes
-from conformance.checks import REGISTRY, Outcome, run_checks
+from conformance.cassette import Cassette, CassetteError, Interaction, Turn, _decode_chunk, load_cassettes
+from conformance.checks import REGISTRY, Context, Outcome, run_checks
+from conformance.checks._registry import status_matches
 from conformance.driver import Limits, drive
+from conformance.oracle import response_of
 from conformance.upstream import FakeUpstream
 
 __all__ = ["CassetteResult", "Harness", "HarnessError", "Settings", "free_port"]
@@ -61,6 +64,9 @@ class Settings:
     replay_timing: bool = False
     reference_faults: Sequence[str] = ()
     live: bool = False
+    stream_only: bool = False
+    record_mode: str = "none"
+    record_dir: str = "cassettes-recorded"
     limits: Limits = field(default_factory=Limits)
 
 
@@ -98,6 +104,57 @@ class CassetteResult:
                 for cid, o in data["outcomes"].items()
             },
         )
+
+
+class PlaceholderError(ValueError):
+    """A later turn refers to a value an earlier turn's answer does not have."""
+
+
+_PLACEHOLDER = re.compile(r"\{\{\s*turns\[(\d+)\]\.response((?:\.[A-Za-z_][A-Za-z0-9_]*|\[\d+\])*)\s*\}\}")
+
+
+def _lookup(value: Any, path: str) -> Any:
+    for key, index in re.findall(r"\.([A-Za-z_][A-Za-z0-9_]*)|\[(\d+)\]", path):
+        if key:
+            value = value.get(key) if isinstance(value, dict) else None
+        else:
+            value = value[int(index)] if isinstance(value, list) and int(index) < len(value) else None
+        if value is None:
+            return None
+    return value
+
+
+def resolve_placeholders(request: Any, responses: dict[int, dict[str, Any] | None]) -> Any:
+    """Fill ``{{turns[N].response.<path>}}`` in a later turn's request from turn N's final response.
+
+    A string that is exactly one placeholder takes the value as is (any JSON type); inside a
+    longer string the value is inserted as text. Raises :class:`PlaceholderError` when turn N has
+    no response or no such field (the turn is then not sent).
+    """
+
+    def value_of(match: re.Match[str]) -> Any:
+        turn, path = int(match.group(1)), match.group(2)
+        response = responses.get(turn)
+        if response is None:
+            raise PlaceholderError(f"{match.group(0)}: turn {turn} produced no response object")
+        found = _lookup(response, path)
+        if found is None:
+            raise PlaceholderError(f"{match.group(0)}: turn {turn}'s response has no such value")
+        return found
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, dict):
+            return {k: walk(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [walk(v) for v in node]
+        if isinstance(node, str) and "{{" in node:
+            whole = _PLACEHOLDER.fullmatch(node.strip())
+            if whole:
+                return value_of(whole)
+            return _PLACEHOLDER.sub(lambda m: str(value_of(m)), node)
+        return node
+
+    return walk(request)
 
 
 def _merge(into: dict[str, Outcome], more: dict[str, Outcome]) -> None:
@@ -153,6 +210,15 @@ class _ProxyProcess:
         self.log.close()
 
 
+def _interaction_from_log(data: dict[str, Any]) -> Interaction | None:
+    """An upstream answer as the recorder logged it (cassette interaction JSON)."""
+    try:
+        chunks = [_decode_chunk(c, "recorder log") for c in data["chunks"]]
+        return Interaction(int(data["status"]), dict(data.get("headers") or {}), chunks, str(data.get("end", "clean")))
+    except (KeyError, TypeError, ValueError, CassetteError):
+        return None
+
+
 class Harness:
     """Owns the servers of one run. ``start()`` once, ``run(cassette)`` per cassette, ``stop()``."""
 
@@ -164,6 +230,14 @@ class Harness:
         self.upstream_url: str | None = settings.upstream_url
         self.proxy_url: str | None = None
         self._stoppers: list[Any] = []
+        self._control: httpx.Client | None = None
+
+    @property
+    def control(self) -> httpx.Client:
+        """One client for the fake upstream's log and reset calls (loopback http, no TLS)."""
+        if self._control is None or self._control.is_closed:
+            self._control = httpx.Client(timeout=10.0, trust_env=False, verify=False)
+        return self._control
 
     # -- setup -----------------------------------------------------------------------------
     def load(self) -> None:
@@ -175,7 +249,18 @@ class Harness:
         if not servers:
             return
         s = self.settings
-        if not s.live and self.upstream_url is None:
+        if s.record_mode != "none" and not s.live:
+            if not s.upstream_url:
+                raise HarnessError("--record-mode needs --upstream-url (the real chat upstream to record from)")
+            from conformance.recorder import Recorder
+
+            try:
+                recorder = Recorder(s.upstream_url, s.record_dir, s.record_mode, cassettes=self.cassettes).start()
+            except (OSError, ValueError) as exc:
+                raise HarnessError(f"cannot start the recorder: {exc}") from None
+            self._stoppers.append(recorder.stop)
+            self.upstream_url = recorder.url
+        elif not s.live and self.upstream_url is None:
             self.upstream = FakeUpstream(self.cassettes, port=s.upstream_port, replay_timing=s.replay_timing).start()
             self._stoppers.append(self.upstream.stop)
             self.upstream_url = self.upstream.url
@@ -229,6 +314,8 @@ class Harness:
             raise HarnessError(f"cannot connect to the proxy at {url}: {reason}") from None
 
     def stop(self) -> None:
+        if self._control is not None:
+            self._control.close()
         while self._stoppers:
             stop = self._stoppers.pop()
             with contextlib.suppress(Exception):  # stopping must not hide the run's result
@@ -260,48 +347,143 @@ class Harness:
             return []
         base = self.upstream_url.rsplit("/v1", 1)[0]
         try:
-            resp = httpx.get(f"{base}/__conformance/log", params=params, timeout=10.0, trust_env=False)
+            resp = self.control.get(f"{base}/__conformance/log", params=params)
             data = resp.json()
         except (httpx.HTTPError, json.JSONDecodeError):
             return []
         return data if isinstance(data, list) else []
 
+    def _reset_upstream(self, cassette_id: str) -> None:
+        """Make the fake upstream replay this cassette's interactions from the first one again."""
+        if not self.upstream_url:
+            return
+        base = self.upstream_url.rsplit("/v1", 1)[0]
+        with contextlib.suppress(httpx.HTTPError):
+            self.control.post(f"{base}/__conformance/reset", params={"cassette": cassette_id})
+
+    def _exchange(self, cassette: Cassette, turn: Turn, request: dict[str, Any]) -> Exchange:
+        """Send one request of a turn and collect what the fake upstream saw of it."""
+        s = self.settings
+        t0 = time.time() - 0.001
+        raw = turn.body
+        exchange = drive(
+            self.responses_url,
+            request,
+            headers=self._headers(),
+            limits=s.limits,
+            cassette_id=cassette.id,
+            turn=turn.index,
+            content=raw.encode("utf-8") if raw is not None else None,
+        )
+        exchange.live = s.live
+        exchange.raw_body = raw
+        exchange.mode = "stream" if request.get("stream") is True else "nonstream"
+        if not s.live:
+            exchange.upstream_requests = [
+                e for e in self._upstream_log({"cassette": cassette.id, "since": str(t0)}) if e.get("turn") == turn.index
+            ]
+            exchange.upstream_expected = self._upstream_expected(turn, exchange)
+            if exchange.upstream_expected and not exchange.upstream_requests:
+                exchange.upstream_unmatched = self._upstream_log({"cassette": "__unmatched__", "since": str(t0)})
+        return exchange
+
+    @staticmethod
+    def _upstream_expected(turn: Turn, exchange: Exchange) -> int:
+        """1 when a correct proxy calls upstream for this exchange, 0 when it must (or may) not.
+
+        No upstream interactions: the proxy must refuse the request itself. An expected error
+        answered while the recorded upstream would have succeeded: the proxy refused on its own
+        (say, a stateless proxy and ``previous_response_id``), so no call is due either.
+        """
+        if not turn.upstream:
+            return 0
+        err = turn.expected_error
+        status = exchange.status
+        if (
+            err is not None
+            and status is not None
+            and not 200 <= status < 300
+            and status_matches(status, str(err["status"]))
+            and all(200 <= i.status < 300 for i in turn.upstream)
+        ):
+            return 0
+        return 1
+
+    def _context(
+        self,
+        cassette: Cassette,
+        turn: Turn,
+        exchange: Exchange,
+        *,
+        peer: Exchange | None = None,
+        previous: Sequence[Exchange] = (),
+    ) -> Context:
+        interaction = None
+        answered = exchange.upstream_requests[-1].get("response") if exchange.upstream_requests else None
+        if isinstance(answered, dict):
+            # Recording: judge the proxy against what the real upstream answered, not the cassette.
+            interaction = _interaction_from_log(answered)
+        elif exchange.upstream_requests and turn.upstream:
+            index = exchange.upstream_requests[-1].get("interaction")
+            if isinstance(index, int) and 0 <= index < len(turn.upstream):
+                interaction = turn.upstream[index]
+        return Context(exchange, cassette=cassette, turn=turn, interaction=interaction, peer=peer, previous=previous)
+
+    def _check(self, outcomes: dict[str, Outcome], exchange: Exchange, context: Context, select: Iterable[str] | None) -> None:
+        s = self.settings
+        _merge(
+            outcomes,
+            run_checks(
+                exchange,
+                profile=s.profile,
+                select=select or s.checks or None,
+                exclude=s.exclude_checks or None,
+                context=context,
+            ),
+        )
+
     def run(self, cassette: Cassette, *, select: Iterable[str] | None = None) -> CassetteResult:
-        """Run every turn of one cassette and every selected check on each exchange."""
+        """Run every turn of one cassette and every selected check on each exchange.
+
+        A single-turn cassette whose request streams is sent a second time with ``stream: false``
+        (unless ``stream_only``); both exchanges are checked and their findings merged, the
+        second's marked ``[non-stream]``. A later turn's request may refer to an earlier turn's
+        final response with ``{{turns[N].response.<path>}}``.
+        """
         s = self.settings
         outcomes: dict[str, Outcome] = {}
         exchanges: list[Exchange] = []
+        streamed: list[Exchange] = []
+        responses: dict[int, dict[str, Any] | None] = {}
+        error: str | None = None
         # Live mode: a model server has no recorded upstream, so only the first request is sent.
         turns = cassette.turns[:1] if s.live else cassette.turns
         for turn in turns:
-            t0 = time.time() - 0.001
-            request = self._request_for(turn.request)
-            exchange = drive(
-                self.responses_url,
-                request,
-                headers=self._headers(),
-                limits=s.limits,
-                cassette_id=cassette.id,
-                turn=turn.index,
-            )
-            exchange.live = s.live
-            if not s.live:
-                exchange.upstream_expected = 1
-                exchange.upstream_requests = [
-                    e
-                    for e in self._upstream_log({"cassette": cassette.id, "since": str(t0)})
-                    if e.get("turn") == turn.index
-                ]
-                if not exchange.upstream_requests:
-                    exchange.upstream_unmatched = self._upstream_log({"cassette": "__unmatched__", "since": str(t0)})
+            try:
+                request = self._request_for(resolve_placeholders(turn.request, responses))
+            except PlaceholderError as exc:
+                error = f"turn {turn.index} was not sent: {exc}"
+                break
+            exchange = self._exchange(cassette, turn, request)
             exchanges.append(exchange)
-            _merge(
-                outcomes,
-                run_checks(exchange, profile=s.profile, select=select or s.checks or None, exclude=s.exclude_checks or None),
-            )
+            self._check(outcomes, exchange, self._context(cassette, turn, exchange, previous=list(streamed)), select)
             if exchange.transport_error is not None and exchange.transport_error.kind == "connect":
                 break
-        return CassetteResult(cassette.id, exchanges, outcomes)
+            responses[turn.index] = response_of(exchange)[0]
+            if (
+                len(cassette.turns) == 1
+                and exchange.mode == "stream"
+                and turn.body is None
+                and not s.live
+                and not s.stream_only
+            ):
+                self._reset_upstream(cassette.id)
+                whole = self._exchange(cassette, turn, dict(request, stream=False))
+                exchanges.append(whole)
+                context = self._context(cassette, turn, whole, peer=exchange, previous=list(streamed))
+                self._check(outcomes, whole, context, select)
+            streamed.append(exchange)
+        return CassetteResult(cassette.id, exchanges, outcomes, error)
 
 
 def known_check_ids() -> list[str]:

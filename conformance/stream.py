@@ -26,12 +26,14 @@ _TEXT_DELTAS = {
     "response.output_text.delta": ("content", "output_text"),
     "response.refusal.delta": ("content", "refusal"),
     "response.reasoning_text.delta": ("content", "reasoning_text"),
+    "response.reasoning.delta": ("content", "reasoning_text"),  # Open Responses' name
     "response.reasoning_summary_text.delta": ("summary", "summary_text"),
 }
 _TEXT_DONES = {
     "response.output_text.done": ("content", "text"),
     "response.refusal.done": ("content", "refusal"),
     "response.reasoning_text.done": ("content", "text"),
+    "response.reasoning.done": ("content", "text"),
     "response.reasoning_summary_text.done": ("summary", "text"),
 }
 _PART_EVENTS = {
@@ -51,6 +53,8 @@ _ITEM_TYPES: dict[str, frozenset[str]] = {
     "response.function_call_arguments.done": frozenset({"function_call"}),
     "response.reasoning_text.delta": frozenset({"reasoning"}),
     "response.reasoning_text.done": frozenset({"reasoning"}),
+    "response.reasoning.delta": frozenset({"reasoning"}),
+    "response.reasoning.done": frozenset({"reasoning"}),
     "response.reasoning_summary_part.added": frozenset({"reasoning"}),
     "response.reasoning_summary_part.done": frozenset({"reasoning"}),
     "response.reasoning_summary_text.delta": frozenset({"reasoning"}),
@@ -220,6 +224,12 @@ class _Machine:
     def part_for(self, ev: Event, item: Item, kind: str, d: dict[str, Any], t: str) -> Part | None:
         key_name = "summary_index" if kind == "summary" else "content_index"
         ci = d.get(key_name)
+        if ci is None:
+            # A missing index is schema.event's finding; follow the item's latest part of this kind,
+            # as lenient clients do, so one omission does not cascade into every other check.
+            latest = [p for (k, _), p in item.parts.items() if k == kind]
+            if latest:
+                ci = latest[-1].index
         part = item.parts.get((kind, ci)) if isinstance(ci, int) else None
         if part is None or part.added_at is None:
             opener = "reasoning_summary_part.added" if kind == "summary" else "content_part.added"
@@ -424,7 +434,10 @@ class _Machine:
         """A part.done for an item already closed with that part open was reported once already."""
         oi = d.get("output_index")
         item = self.items.get(oi) if isinstance(oi, int) else None
-        key = (kind, d.get("summary_index" if kind == "summary" else "content_index"))
+        index = d.get("summary_index" if kind == "summary" else "content_index")
+        if not isinstance(index, int):
+            return
+        key = (kind, index)
         if item is not None and key in item.closed_with_open_parts and self.anomalies:
             last = self.anomalies[-1]
             if last.kind == "target_closed":

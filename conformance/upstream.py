@@ -3,7 +3,8 @@
 The proxy under test points its Chat Completions backend here. Each ``POST .../chat/completions``
 is matched to a cassette turn by the text of its last message (every shipped cassette turn has a
 unique one), and the recorded chunks are written back one by one, flushed, optionally with the
-recorded timing. Every request is logged; ``GET /__conformance/log?cassette=ID`` returns the log
+recorded timing. A request that does not ask for a stream gets the same content as one
+``chat.completion`` body (assembled by :mod:`conformance.oracle`). Every request is logged; ``GET /__conformance/log?cassette=ID`` returns the log
 entries of one cassette, so several pytest-xdist workers can share one server safely.
 
 A request that matches nothing gets a ``500`` whose JSON body names the closest cassettes and why
@@ -24,6 +25,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 from conformance.cassette import Cassette, Interaction, Turn, chat_message_text
+from conformance.oracle import chat_completion_body, expect
 
 __all__ = ["FakeUpstream", "UpstreamLogEntry"]
 
@@ -142,8 +144,10 @@ class _Handler(BaseHTTPRequestHandler):
         except (json.JSONDecodeError, UnicodeDecodeError):
             body = raw.decode("utf-8", "replace")
         if url.path == "/__conformance/reset":
+            only = parse_qs(url.query).get("cassette", [None])[0]
             with self.state.lock:
-                self.state.counts.clear()
+                for k in [k for k in self.state.counts if only is None or k[0] == only]:
+                    del self.state.counts[k]
             self._json(200, {"ok": True})
             return
         headers = {k: ("[redacted]" if k.lower() in REDACTED_HEADERS else v) for k, v in self.headers.items()}
@@ -176,7 +180,20 @@ class _Handler(BaseHTTPRequestHandler):
             self.state.counts[(cassette.id, turn.index)] = n + 1
         entry.cassette_id, entry.turn, entry.interaction = cassette.id, turn.index, min(n, len(turn.upstream) - 1)
         self._log(entry)
-        self._replay(turn.upstream[entry.interaction])
+        interaction = turn.upstream[entry.interaction]
+        if isinstance(body, dict) and body.get("stream") is not True and interaction.status == 200 and interaction.end == "clean":
+            self._whole(interaction)
+        else:
+            self._replay(interaction)
+
+    def _whole(self, interaction: Interaction) -> None:
+        """A non-streaming chat request: the same content as one ``chat.completion`` JSON body."""
+        expected = expect(interaction)
+        if expected.outcome == "failed":
+            message = expected.error_message or "the upstream stream ended before a finish_reason"
+            self._json(500, {"error": {"message": message, "type": "server_error", "param": None, "code": None}})
+            return
+        self._json(200, chat_completion_body(expected))
 
     def _log(self, entry: UpstreamLogEntry) -> None:
         with self.state.lock:
@@ -240,7 +257,8 @@ class FakeUpstream:
         with self._state.lock:
             for cassette in cassettes:
                 for turn in cassette.turns:
-                    self._state.turns[turn.match_key] = (cassette, turn)
+                    if turn.upstream and turn.match_key:
+                        self._state.turns[turn.match_key] = (cassette, turn)
 
     @property
     def port(self) -> int:

@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
-from conformance.checks import framing, integrity, items, lifecycle, schema, transport
+from conformance.checks import (
+    dialect,
+    errors,
+    framing,
+    integrity,
+    items,
+    lifecycle,
+    nonstream,
+    oracle,
+    schema,
+    translation,
+    transport,
+)
 from conformance.checks._registry import (
     PROFILES,
     REGISTRY,
@@ -24,11 +36,16 @@ __all__ = [
     "Outcome",
     "check",
     "curl_command",
+    "dialect",
+    "errors",
     "framing",
     "integrity",
     "items",
     "lifecycle",
+    "nonstream",
+    "oracle",
     "run_checks",
     "schema",
+    "translation",
     "transport",
 ]

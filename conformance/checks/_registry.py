@@ -19,6 +19,9 @@ from functools import cached_property
 from typing import Any
 
 from conformance._model import Exchange, Finding, Severity
+from conformance.cassette import Cassette, Interaction, Turn
+from conformance.checks._profiles import LENIENT
+from conformance.oracle import Expected, expect, response_of
 from conformance.stream import Analysis, analyze
 
 __all__ = [
@@ -28,6 +31,7 @@ __all__ = [
     "Context",
     "Issue",
     "Outcome",
+    "Skip",
     "check",
     "curl_command",
     "run_checks",
@@ -44,6 +48,10 @@ class Issue:
     pointer: str | None = None
     expected: Any = None
     actual: Any = None
+
+
+class Skip(Exception):
+    """Raised by a check that finds nothing it can judge in this exchange; the reason is shown."""
 
 
 @dataclass
@@ -64,6 +72,7 @@ class CheckSpec:
     severities: dict[str, Severity | None]
     needs_stream: bool = True
     needs_upstream: bool = False
+    modes: tuple[str, ...] = ("stream",)
 
     def severity(self, profile: str) -> Severity | None:
         """Severity under ``profile``; None means the check does not apply there."""
@@ -85,7 +94,17 @@ def check(
     profiles: dict[str, str | None] | None = None,
     needs_stream: bool = True,
     needs_upstream: bool = False,
+    modes: tuple[str, ...] | None = None,
 ) -> Callable[[Callable[[Context], Iterable[Issue]]], Callable[[Context], Iterable[Issue]]]:
+    """Register a check.
+
+    ``needs_stream``: judge only a 2xx answer to a streaming request (skipped on the ``stream:
+    false`` exchange and on error answers). ``needs_upstream``: compares with the recorded
+    upstream (skipped in live mode). ``modes``: which exchanges it runs on (default: stream only
+    when ``needs_stream``, else both). ``profiles``: severity per profile where it differs from
+    ``severity`` (None: not part of that profile); the ``lenient`` column comes from
+    :data:`conformance.checks._profiles.LENIENT`.
+    """
     group = check_id.split(".", 1)[0]
 
     def register(func: Callable[[Context], Iterable[Issue]]) -> Callable[[Context], Iterable[Issue]]:
@@ -102,6 +121,9 @@ def check(
             if name not in PROFILES:
                 raise ValueError(f"{check_id}: unknown profile {name!r}")
             severities[name] = Severity(value) if value else None
+        if check_id in LENIENT:
+            lenient = LENIENT[check_id][0]
+            severities["lenient"] = Severity(lenient) if lenient else None
         REGISTRY[check_id] = CheckSpec(
             id=check_id,
             group=group,
@@ -111,6 +133,7 @@ def check(
             severities=severities,
             needs_stream=needs_stream,
             needs_upstream=needs_upstream,
+            modes=modes or (("stream",) if needs_stream else ("stream", "nonstream")),
         )
         return func
 
@@ -118,14 +141,80 @@ def check(
 
 
 class Context:
-    """What a check sees: the exchange and, built once and shared, its stream analysis."""
+    """What a check sees: the exchange, its stream analysis (built once, shared) and, when the
+    harness ran a cassette, the cassette turn, the upstream interaction the proxy was answered
+    with (the oracle's source), the streamed exchange of the same turn for a ``stream: false``
+    one (``peer``), and the exchanges of the earlier turns (``previous``)."""
 
-    def __init__(self, exchange: Exchange) -> None:
+    def __init__(
+        self,
+        exchange: Exchange,
+        *,
+        cassette: Cassette | None = None,
+        turn: Turn | None = None,
+        interaction: Interaction | None = None,
+        peer: Exchange | None = None,
+        previous: Iterable[Exchange] = (),
+    ) -> None:
         self.exchange = exchange
+        self.cassette = cassette
+        self.turn = turn
+        self.interaction = interaction
+        self.peer = peer
+        self.previous = list(previous)
 
     @cached_property
     def analysis(self) -> Analysis:
         return analyze(self.exchange)
+
+    @cached_property
+    def expected(self) -> Expected | None:
+        """The oracle for the interaction the proxy received; None when it received none."""
+        return expect(self.interaction) if self.interaction is not None else None
+
+    @cached_property
+    def planned(self) -> Expected | None:
+        """The oracle for what the proxy received or, if it called nothing, what it would have received."""
+        if self.interaction is not None:
+            return self.expected
+        if self.turn is not None and self.turn.upstream:
+            return expect(self.turn.upstream[0])
+        return None
+
+    @cached_property
+    def final(self) -> tuple[dict[str, Any] | None, str | None]:
+        """The proxy's final Response object and its terminal status (see :func:`response_of`)."""
+        return response_of(self.exchange)
+
+    @property
+    def upstream_request(self) -> dict[str, Any] | None:
+        """The chat request the proxy sent upstream for this exchange (the last one, if it retried)."""
+        for entry in reversed(self.exchange.upstream_requests):
+            body = entry.get("body")
+            if isinstance(body, dict):
+                return body
+        return None
+
+    def allowed_statuses(self) -> list[str]:
+        """The HTTP answers a correct proxy may give: "2xx", "4xx", "5xx" or exact codes like "400"."""
+        turn = self.turn
+        if turn is None:
+            return ["2xx"]
+        err = turn.expected_error
+        own = all(200 <= i.status < 300 for i in turn.upstream)  # the error is the proxy's own refusal
+        if err is not None and (own or not self.exchange.live):
+            return [str(err["status"])] + (["2xx"] if err.get("success_allowed") else [])
+        if self.exchange.live:
+            return ["2xx"]  # a model server has no recorded upstream failure to relay
+        planned = self.planned
+        if planned is not None and planned.outcome == "http_error":
+            return ["4xx" if 400 <= planned.upstream_status < 500 else "5xx"]
+        if planned is not None and "failed" in planned.outcomes and self.exchange.mode == "nonstream":
+            return ["2xx", "5xx"]
+        return ["2xx"]
+
+    def status_allowed(self, status: int) -> bool:
+        return any(status_matches(status, token) for token in self.allowed_statuses())
 
     @property
     def ok_stream(self) -> bool:
@@ -151,6 +240,13 @@ class Context:
         return None
 
 
+def status_matches(status: int, token: str) -> bool:
+    """``status`` fits "2xx"/"4xx"/"5xx" or equals an exact code."""
+    if token.endswith("xx"):
+        return status // 100 == int(token[0])
+    return str(status) == token
+
+
 def curl_command(exchange: Exchange) -> str:
     """A ``curl -N`` line that sends the same request (API keys shown as a variable, never inline)."""
     parts = ["curl", "-N", "-sS", exchange.url, "-H", "Content-Type: application/json"]
@@ -164,6 +260,8 @@ def curl_command(exchange: Exchange) -> str:
         parts += ["-H", f"{key}: {value}"]
     cmd = " ".join(shlex.quote(p) if "$" not in p else f'"{p}"' for p in parts)
     body = json.dumps(exchange.request, ensure_ascii=False, separators=(",", ":"))
+    if exchange.raw_body is not None:
+        body = exchange.raw_body
     return f"{cmd} -d {shlex.quote(body)}"
 
 
@@ -220,11 +318,16 @@ def _run_checks(
 ) -> dict[str, Outcome]:
     ctx = context or Context(exchange)
     repro = curl_command(exchange)
+    label = "[non-stream] " if exchange.mode == "nonstream" else ""
     results: dict[str, Outcome] = {}
     for spec in _selected(select, exclude):
         severity = spec.severity(profile)
         if severity is None:
             results[spec.id] = Outcome(skipped=f"not part of the {profile!r} profile")
+            continue
+        if exchange.mode not in spec.modes:
+            what = "the stream: false exchange" if exchange.mode == "nonstream" else "a streamed exchange"
+            results[spec.id] = Outcome(skipped=f"does not apply to {what}")
             continue
         if spec.needs_upstream and exchange.live:
             results[spec.id] = Outcome(skipped="live mode: there is no recorded upstream to compare with")
@@ -234,27 +337,31 @@ def _run_checks(
             continue
         found: list[Finding] = []
         issues: Iterator[Issue] = iter(spec.func(ctx))
-        for issue in issues:
-            if len(found) == MAX_FINDINGS_PER_CHECK:
-                rest = 1 + sum(1 for _ in issues)
+        try:
+            for issue in issues:
+                if len(found) == MAX_FINDINGS_PER_CHECK:
+                    rest = 1 + sum(1 for _ in issues)
+                    found.append(
+                        Finding(spec.id, severity, f"{label}… and {rest} more like the above", exchange.cassette_id, exchange.turn)
+                    )
+                    break
                 found.append(
-                    Finding(spec.id, severity, f"… and {rest} more like the above", exchange.cassette_id, exchange.turn)
+                    Finding(
+                        check_id=spec.id,
+                        severity=severity,
+                        message=label + issue.message,
+                        cassette_id=exchange.cassette_id,
+                        turn=exchange.turn,
+                        event_index=issue.event_index,
+                        raw=ctx.raw(issue.event_index),
+                        pointer=issue.pointer,
+                        expected=issue.expected,
+                        actual=issue.actual,
+                        repro=repro,
+                    )
                 )
-                break
-            found.append(
-                Finding(
-                    check_id=spec.id,
-                    severity=severity,
-                    message=issue.message,
-                    cassette_id=exchange.cassette_id,
-                    turn=exchange.turn,
-                    event_index=issue.event_index,
-                    raw=ctx.raw(issue.event_index),
-                    pointer=issue.pointer,
-                    expected=issue.expected,
-                    actual=issue.actual,
-                    repro=repro,
-                )
-            )
+        except Skip as skip:
+            results[spec.id] = Outcome(found, None if found else str(skip))
+            continue
         results[spec.id] = Outcome(found)
     return results

@@ -8,7 +8,16 @@ for that rule fires and that no other check does. Faults are hooks at four place
 * ``events``: rewrites the whole event list before sequence numbers are assigned (so only the
   intended rule breaks);
 * ``numbered``: rewrites the list after numbering (sequence-number and event-name faults);
-* ``status`` / ``content_type`` / ``wire``: the HTTP answer and the byte stream itself.
+* ``status`` / ``content_type`` / ``wire``: the HTTP answer and the byte stream itself;
+* ``responses_request`` / ``upstream`` / ``machine``: the Responses request before translation,
+  each upstream chat chunk before the event machine, and the machine's options (faults of the
+  translation in either direction, which the oracle and translation checks catch);
+* ``body`` / ``error_body`` / ``upstream_error_as_stream``: the ``stream: false`` answer and the
+  error paths.
+
+Event and wire faults act on streams only; a ``stream: false`` answer changes only through
+``request``, ``responses_request``, ``upstream``, ``machine``, ``status``, ``body`` and
+``error_body``.
 
 A fault with nothing to act on (say, no function call in the stream) leaves the stream unchanged.
 """
@@ -21,6 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ._machine import is_terminal, new_id
+from ._translate import RequestError
 
 __all__ = ["FAULTS", "HOOKS", "Fault", "Frame", "Hooks", "Raw"]
 
@@ -51,7 +61,19 @@ class Hooks:
     request: Callable[[dict[str, Any]], None] | None = None
     status: int | None = None
     content_type: str | None = None
-    wire: str | None = None  # "stall" | "endless" | "cut" | "no-final-blank-line"
+    wire: str | None = None  # "stall" | "endless" | "cut" | "no-final-blank-line" | "no-done"
+    # Edits the Responses request before translation; may raise RequestError (a 400).
+    responses_request: Callable[[dict[str, Any]], None] | None = None
+    # Makes a fresh editor of parsed upstream chat chunks for each request (it may keep state).
+    upstream: Callable[[], Callable[[dict[str, Any]], None]] | None = None
+    # Edits the Response body of a ``stream: false`` answer.
+    body: Callable[[dict[str, Any]], None] | None = None
+    # Rewrites every non-2xx answer: (status, JSON body) -> (status, body as JSON or raw bytes).
+    error_body: Callable[[int, dict[str, Any]], tuple[int, Any]] | None = None
+    # Options of the event machine, e.g. {"reasoning_events": "text"}.
+    machine: dict[str, Any] | None = None
+    # An upstream non-2xx answer before any chunk becomes a 200 stream ending in response.failed.
+    upstream_error_as_stream: bool = False
 
 
 FAULTS: dict[str, Fault] = {}
@@ -350,6 +372,211 @@ _CHAT_CHUNK = {
 
 _LATE_ERROR = {"type": "error", "code": "server_error", "message": "late", "param": None}
 
+# -- upstream chunk editors (a fresh one per request) ----------------------------------------------
+def _deltas(chunk: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    for choice in chunk.get("choices") or []:
+        if isinstance(choice, dict) and isinstance(choice.get("delta"), dict):
+            yield choice["delta"]
+
+
+def _lose_second_text_delta() -> Callable[[dict[str, Any]], None]:
+    seen = [0]
+
+    def edit(chunk: dict[str, Any]) -> None:
+        for delta in _deltas(chunk):
+            if isinstance(delta.get("content"), str) and delta["content"]:
+                seen[0] += 1
+                if seen[0] == 2:
+                    delta["content"] = ""
+
+    return edit
+
+
+def _drop_reasoning() -> Callable[[dict[str, Any]], None]:
+    def edit(chunk: dict[str, Any]) -> None:
+        for delta in _deltas(chunk):
+            delta.pop("reasoning_content", None)
+            delta.pop("reasoning", None)
+
+    return edit
+
+
+def _reasoning_into_content() -> Callable[[dict[str, Any]], None]:
+    def edit(chunk: dict[str, Any]) -> None:
+        for delta in _deltas(chunk):
+            text = delta.pop("reasoning_content", None) or delta.pop("reasoning", None)
+            if isinstance(text, str) and text:
+                delta["content"] = text + (delta.get("content") or "")
+
+    return edit
+
+
+def _first_name_fragment_only() -> Callable[[dict[str, Any]], None]:
+    named: set[Any] = set()
+
+    def edit(chunk: dict[str, Any]) -> None:
+        for delta in _deltas(chunk):
+            for frag in delta.get("tool_calls") or []:
+                fn = frag.get("function") if isinstance(frag, dict) else None
+                if isinstance(fn, dict) and fn.get("name"):
+                    key = frag.get("index", frag.get("id"))
+                    if key in named:
+                        fn.pop("name")
+                    named.add(key)
+
+    return edit
+
+
+def _lose_second_argument_fragment() -> Callable[[dict[str, Any]], None]:
+    seen = [0]
+
+    def edit(chunk: dict[str, Any]) -> None:
+        for delta in _deltas(chunk):
+            for frag in delta.get("tool_calls") or []:
+                fn = frag.get("function") if isinstance(frag, dict) else None
+                if isinstance(fn, dict) and fn.get("arguments"):
+                    seen[0] += 1
+                    if seen[0] == 2:
+                        fn["arguments"] = ""
+
+    return edit
+
+
+def _remint_call_ids() -> Callable[[dict[str, Any]], None]:
+    def edit(chunk: dict[str, Any]) -> None:
+        for delta in _deltas(chunk):
+            for frag in delta.get("tool_calls") or []:
+                if isinstance(frag, dict) and frag.get("id"):
+                    frag["id"] = "call_reminted_" + str(frag["id"])[-6:]
+
+    return edit
+
+
+def _length_as_stop() -> Callable[[dict[str, Any]], None]:
+    def edit(chunk: dict[str, Any]) -> None:
+        for choice in chunk.get("choices") or []:
+            if isinstance(choice, dict) and choice.get("finish_reason") == "length":
+                choice["finish_reason"] = "stop"
+
+    return edit
+
+
+def _drop_usage() -> Callable[[dict[str, Any]], None]:
+    return lambda chunk: chunk.pop("usage", None) and None
+
+
+# -- request and answer rewrites of the translation faults -----------------------------------------
+def _refuse(test: Callable[[dict[str, Any]], str | None]) -> Callable[[dict[str, Any]], None]:
+    """A Responses-request hook that answers 400 when ``test`` names an offending param."""
+
+    def hook(body: dict[str, Any]) -> None:
+        param = test(body)
+        if param is not None:
+            raise RequestError(f"Unsupported parameter: {param}", param, "unsupported_parameter")
+
+    return hook
+
+
+def _custom_tool(body: dict[str, Any]) -> str | None:
+    for i, tool in enumerate(body.get("tools") or []):
+        if isinstance(tool, dict) and tool.get("type") == "custom":
+            return f"tools[{i}].type"
+    return None
+
+
+def _null_reasoning_content(body: dict[str, Any]) -> str | None:
+    for i, item in enumerate(body.get("input") or [] if isinstance(body.get("input"), list) else []):
+        if isinstance(item, dict) and item.get("type") == "reasoning" and "content" in item and item["content"] is None:
+            return f"input[{i}].content"
+    return None
+
+
+def _system_as_developer(chat: dict[str, Any]) -> None:
+    for message in chat.get("messages") or []:
+        if message.get("role") == "system":
+            message["role"] = "developer"
+
+
+def _split_tool_calls(chat: dict[str, Any]) -> None:
+    out: list[dict[str, Any]] = []
+    for message in chat.get("messages") or []:
+        calls = message.get("tool_calls") or []
+        if message.get("role") == "assistant" and len(calls) > 1:
+            out.extend({**message, "tool_calls": [call]} for call in calls)
+        else:
+            out.append(message)
+    chat["messages"] = out
+
+
+def _keep_last_message(chat: dict[str, Any]) -> None:
+    messages = chat.get("messages") or []
+    chat["messages"] = [m for m in messages[:1] if m.get("role") == "system"] + messages[-1:]
+
+
+def _pop(*keys: str) -> Callable[[dict[str, Any]], None]:
+    def hook(body: dict[str, Any]) -> None:
+        for key in keys:
+            body.pop(key, None)
+
+    return hook
+
+
+def _pop_reasoning_content(chat: dict[str, Any]) -> None:
+    for message in chat.get("messages") or []:
+        message.pop("reasoning_content", None)
+
+
+def _leak_responses_fields(chat: dict[str, Any]) -> None:
+    chat.update(store=False, include=["reasoning.encrypted_content"], max_output_tokens=chat.get("max_tokens", 64))
+
+
+def _forward_builtin_tools(chat: dict[str, Any]) -> None:
+    chat.setdefault("tools", []).append({"type": "web_search", "external_web_access": False})
+
+
+def _detail_body(status: int, body: dict[str, Any]) -> tuple[int, Any]:
+    err = body.get("error")
+    message = err.get("message", "error") if isinstance(err, dict) else "error"
+    return status, {"detail": message}
+
+
+def _bad_request_as_500(status: int, body: dict[str, Any]) -> tuple[int, Any]:
+    return (500 if status == 400 else status), body
+
+
+def _no_param(status: int, body: dict[str, Any]) -> tuple[int, Any]:
+    if isinstance(body.get("error"), dict):
+        body["error"]["param"] = None
+    return status, body
+
+
+def _failed_as_completed(frames: list[Frame]) -> list[Frame]:
+    i = _terminal_at(frames)
+    if i is not None:
+        frame = frames[i]
+        assert isinstance(frame, dict)
+        if frame["type"] == "response.failed":
+            frame["type"] = "response.completed"
+            frame["response"].update(status="completed", error=None)
+    return frames
+
+
+def _generic_failure_message(t: dict[str, Any]) -> None:
+    if t.get("type") == "response.failed" and isinstance(t["response"].get("error"), dict):
+        t["response"]["error"]["message"] = "An error occurred."
+
+
+def _error_before_terminal(frames: list[Frame]) -> list[Frame]:
+    i = _terminal_at(frames)
+    if i is None:
+        return frames
+    return [*frames[:i], dict(_LATE_ERROR, message="upstream hiccup"), *frames[i:]]
+
+
+def _empty_output(body: dict[str, Any]) -> None:
+    body["output"] = []
+
+
 # -- the zoo: name, expected checks, description, hooks ------------------------------------------
 # fmt: off
 _fault("H-status-500", {"http.status_ok"},
@@ -425,7 +652,7 @@ _fault("I2-item-id-changes-at-done", {"ids.item_id_stable"},
 _fault("I3-call-id-equals-item-id", {"ids.call_id"},
        "Function call items use their call_id as their item id everywhere.",
        events=_call_id_equals_item_id)
-_fault("I3-call-id-changes-at-done", {"ids.call_id"},
+_fault("I3-call-id-changes-at-done", {"ids.call_id", "oracle.tool_calls", "nonstream.matches_stream"},
        "Function call call_ids are re-minted at output_item.done and in the terminal output.",
        events=_call_id_changes_at_done)
 _fault("S2-no-output-item-added",
@@ -449,7 +676,7 @@ _fault("I4-output-index-off-by-one", {"indices.output_index_dense"},
 _fault("I4-content-index-one", {"indices.content_index_dense"},
        "Every content_index is 1 although each item has one part.",
        events=_shift("content_index", lambda n: 1))
-_fault("X2-strip-done-text", {"integrity.text_concat"},
+_fault("X2-strip-done-text", {"integrity.text_concat", "oracle.text", "nonstream.matches_stream"},
        "Done text (event, part, item, terminal) is stripped and loses its last character.",
        events=_strip_done_text)
 _fault("T4-cumulative-arguments", {"integrity.arguments_concat"},
@@ -460,4 +687,108 @@ _fault("R1-empty-completed-output", {"integrity.terminal_output"},
        events=_on_terminal(lambda t: t["response"].update(output=[])))
 _fault("Q2-wrong-last-message", {"upstream.matched", "http.status_ok"},
        "Appends ' (edited)' to the last chat message sent upstream.", request=_edit_last_message)
+
+# The oracle: what the proxy answers must be what upstream said.
+_fault("X2-upstream-text-lost", {"oracle.text"},
+       "Loses the second content delta of the upstream stream (everywhere, consistently).",
+       upstream=_lose_second_text_delta)
+_fault("RS1-reasoning-dropped", {"oracle.reasoning"},
+       "Ignores reasoning_content / reasoning deltas: no reasoning item.", upstream=_drop_reasoning)
+_fault("RS1-reasoning-as-text", {"oracle.text", "oracle.reasoning"},
+       "Streams the upstream reasoning as message text.", upstream=_reasoning_into_content)
+_fault("RS1-reasoning-text-events", {"dialect.reasoning_events_spec_names"},
+       "Streams reasoning as response.reasoning_text.* content (not an Open Responses event).",
+       machine={"reasoning_events": "text"})
+_fault("RS1-reasoning-dot-events", {"dialect.reasoning_events_sdk_names"},
+       "Streams reasoning as Open Responses' response.reasoning.* (unknown to the OpenAI SDKs).",
+       machine={"reasoning_events": "dot"})
+_fault("T2-first-name-fragment-only", {"oracle.tool_calls"},
+       "Keeps only the first name fragment of a tool call whose name arrives split.",
+       upstream=_first_name_fragment_only)
+_fault("T4-argument-fragment-lost", {"oracle.tool_calls"},
+       "Loses the second argument fragment of the upstream tool calls.",
+       upstream=_lose_second_argument_fragment)
+_fault("I3-call-id-reminted", {"oracle.tool_calls"},
+       "Mints its own call ids instead of keeping the upstream tool-call ids (consistently).",
+       upstream=_remint_call_ids)
+_fault("F1-length-as-completed", {"oracle.status"},
+       "Maps finish_reason length to a completed response.", upstream=_length_as_stop)
+_fault("U1-usage-dropped", {"oracle.usage"},
+       "Skips the upstream usage (the `if not choices: continue` bug): usage is null.",
+       upstream=_drop_usage)
+_fault("S6-cut-reported-completed", {"oracle.status"},
+       "Reports an upstream failure as response.completed (a cut swallowed).",
+       events=_failed_as_completed)
+_fault("S6-upstream-message-lost", {"oracle.error_relayed"},
+       "response.failed says 'An error occurred.' instead of the upstream's message.",
+       events=_on_terminal(_generic_failure_message))
+_fault("S6-error-event-on-healthy-stream", {"errors.no_error_event_on_healthy_stream"},
+       "Sends an error event just before the terminal event of a healthy stream.",
+       events=_error_before_terminal)
+_fault("S6-flat-error-event", {"dialect.error_event_nested"},
+       "Precedes response.failed with an error event in the flat shape (open-responses wants it nested).",
+       events=_error_before_terminal)
+_fault("S7-detail-error-body", {"errors.envelope"},
+       "Error answers carry {\"detail\": message} instead of the OpenAI envelope.", error_body=_detail_body)
+_fault("S7-500-on-invalid-request", {"http.status_ok"},
+       "Answers a malformed request with 500 instead of 400.", error_body=_bad_request_as_500)
+_fault("S7-200-on-upstream-error", {"http.status_ok"},
+       "An upstream error before the first chunk becomes a 200 stream ending in response.failed.",
+       upstream_error_as_stream=True)
+
+# The translation: what goes upstream must be what the client asked.
+_fault("Q1-developer-role-forwarded", {"translation.system_message"},
+       "Sends the merged system message upstream with role developer.", request=_system_as_developer)
+_fault("Q1-instructions-dropped", {"translation.system_message"},
+       "Ignores `instructions`.", responses_request=_pop("instructions"))
+_fault("Q2-tool-history-split", {"translation.tool_history"},
+       "Sends each tool call of one assistant turn as its own assistant message.",
+       request=_split_tool_calls)
+_fault("Q2-history-dropped", {"translation.messages"},
+       "Sends only the system message and the last message upstream.", request=_keep_last_message)
+_fault("Q3-400-on-string-input", {"request.valid_input_accepted", "http.status_ok", "upstream.matched"},
+       "Refuses `input` given as a string.",
+       responses_request=_refuse(lambda b: "input" if isinstance(b.get("input"), str) else None))
+_fault("Q4-400-on-metadata", {"request.valid_input_accepted", "http.status_ok", "upstream.matched"},
+       "Refuses requests that carry `metadata` (Cursor: Unsupported parameter: metadata).",
+       responses_request=_refuse(lambda b: "metadata" if "metadata" in b else None))
+_fault("Q4-tool-choice-dropped", {"translation.tool_choice"},
+       "Drops tool_choice and parallel_tool_calls on the way upstream.",
+       request=_pop("tool_choice", "parallel_tool_calls"))
+_fault("Q4-sampling-dropped", {"translation.sampling"},
+       "Drops max_tokens, temperature and top_p on the way upstream.",
+       request=_pop("max_tokens", "temperature", "top_p"))
+_fault("Q4-responses-fields-leaked", {"translation.no_responses_fields"},
+       "Sends store, include and max_output_tokens upstream as they are.", request=_leak_responses_fields)
+_fault("Q5-response-format-dropped", {"translation.response_format"},
+       "Drops response_format (text.format is silently unenforced).", request=_pop("response_format"))
+_fault("Q7-previous-response-id-ignored", {"translation.previous_response_id"},
+       "Ignores previous_response_id and answers from the new input alone.",
+       responses_request=_pop("previous_response_id"))
+_fault("Q7-refusal-without-param", {"translation.previous_response_id"},
+       "Refuses previous_response_id with a 400 whose error.param is null.", error_body=_no_param)
+_fault("T5-400-on-custom-tool", {"request.valid_input_accepted", "http.status_ok", "upstream.matched"},
+       "Refuses requests with a custom tool (LM Studio: Invalid discriminator value).",
+       responses_request=_refuse(_custom_tool))
+_fault("T5-builtin-tool-forwarded", {"translation.tools"},
+       "Forwards a web_search tool upstream as it is.", request=_forward_builtin_tools)
+_fault("RS2-400-on-null-reasoning-content", {"request.valid_input_accepted", "http.status_ok", "upstream.matched"},
+       "Refuses replayed reasoning items whose content is null.",
+       responses_request=_refuse(_null_reasoning_content))
+_fault("RS2-reasoning-history-dropped", {"translation.reasoning_history"},
+       "Does not send replayed reasoning back as reasoning_content.", request=_pop_reasoning_content)
+_fault("U1-no-include-usage", {"translation.stream_usage"},
+       "Does not ask the upstream for usage (no stream_options.include_usage).",
+       request=_pop("stream_options"))
+
+# stream: false and the Open Responses dialect
+_fault("R5-nonstream-empty-output", {"nonstream.matches_stream", "oracle.text"},
+       "The stream: false body has output [].", body=_empty_output)
+_fault("R5-nonstream-wrong-output-text", {"nonstream.output_text"},
+       "The stream: false body has an output_text that is not the message text.",
+       body=lambda b: b.update(output_text="(no text)"))
+_fault("R5-nonstream-no-created-at", {"nonstream.body_is_response"},
+       "The stream: false body lacks created_at.", body=_pop("created_at"))
+_fault("X-no-done-sentinel", {"dialect.done_sentinel_sent"},
+       "Ends the stream without data: [DONE] (Open Responses requires it).", wire="no-done")
 # fmt: on

@@ -10,6 +10,12 @@ key, mid-stream errors in three shapes, and streams that end without ``[DONE]``.
 Items are strictly sequential (S4): the open item is closed before the next opens. Tool calls
 are buffered until the next non-tool output or the end of the stream, because their id and name
 may arrive after their arguments (T2); each is then emitted whole.
+
+Upstream reasoning (RS1) becomes a ``reasoning`` item before the message. By default its text is
+streamed as a reasoning summary (``response.reasoning_summary_*``): the one dialect that the
+OpenAI SDKs, the Open Responses spec and Codex all read. ``reasoning_events="text"`` streams it as
+``reasoning_text`` content (OpenAI's raw-reasoning events, vLLM's choice) and ``"dot"`` as Open
+Responses' ``response.reasoning.*``; the fault zoo uses both to prove the dialect checks.
 """
 
 from __future__ import annotations
@@ -117,23 +123,35 @@ class _Call:
     fragments: list[str] = field(default_factory=list)
 
 
-_PART = {
+_PART: dict[str, dict[str, Any]] = {
     "output_text": {"type": "output_text", "text": "", "annotations": [], "logprobs": []},
     "refusal": {"type": "refusal", "refusal": ""},
     "reasoning_text": {"type": "reasoning_text", "text": ""},
+    "summary_text": {"type": "summary_text", "text": ""},
 }
 _DELTA = {
     "output_text": "response.output_text.delta",
     "refusal": "response.refusal.delta",
     "reasoning_text": "response.reasoning_text.delta",
+    "summary_text": "response.reasoning_summary_text.delta",
 }
+_DONE = {
+    "output_text": ("response.output_text.done", "text"),
+    "refusal": ("response.refusal.done", "refusal"),
+    "reasoning_text": ("response.reasoning_text.done", "text"),
+    "summary_text": ("response.reasoning_summary_text.done", "text"),
+}
+REASONING_EVENTS = ("summary", "text", "dot")
 
 
 class Machine:
     """Translate one upstream chat stream into one Responses event stream."""
 
-    def __init__(self, base: dict[str, Any]) -> None:
+    def __init__(self, base: dict[str, Any], *, reasoning_events: str = "summary") -> None:
+        if reasoning_events not in REASONING_EVENTS:
+            raise ValueError(f"reasoning_events must be one of {REASONING_EVENTS}")
         self.base = base
+        self.reasoning_events = reasoning_events
         self.output: list[dict[str, Any]] = []
         self.usage: dict[str, Any] | None = None
         self.finish_reason: str | None = None
@@ -205,7 +223,7 @@ class Machine:
         if isinstance(delta, dict):
             reasoning = delta.get("reasoning_content") or delta.get("reasoning")
             if isinstance(reasoning, str) and reasoning:
-                self._text("reasoning_text", reasoning)
+                self._text("summary_text" if self.reasoning_events == "summary" else "reasoning_text", reasoning)
             for kind, key in (("output_text", "content"), ("refusal", "refusal")):
                 value = delta.get(key)
                 if isinstance(value, str) and value:
@@ -219,24 +237,28 @@ class Machine:
 
     def _text(self, kind: str, delta: str) -> None:
         self._flush_calls("completed")
-        item_kind = "reasoning" if kind == "reasoning_text" else "message"
+        item_kind = "reasoning" if kind in ("reasoning_text", "summary_text") else "message"
         if self._item is not None and self._item.kind != item_kind:
             self._close_item("completed")
         item = self._item or self._open_item(item_kind)
         if item.part_kind != kind:
             self._close_part()
             item.part_kind, item.text = kind, ""
-            self._emit(
-                "response.content_part.added",
-                **self._where(item),
-                content_index=len(item.parts),
-                part=copy.deepcopy(_PART[kind]),
-            )
+            opener = "response.reasoning_summary_part.added" if kind == "summary_text" else "response.content_part.added"
+            self._emit(opener, **self._where(item), **self._index(item), part=copy.deepcopy(_PART[kind]))
         item.text += delta
         extra: dict[str, Any] = {"logprobs": []} if kind == "output_text" else {}
-        self._emit(
-            _DELTA[kind], **self._where(item), content_index=len(item.parts), delta=delta, **extra
-        )
+        self._emit(self._delta_type(kind), **self._where(item), **self._index(item), delta=delta, **extra)
+
+    def _delta_type(self, kind: str) -> str:
+        if kind == "reasoning_text" and self.reasoning_events == "dot":
+            return "response.reasoning.delta"
+        return _DELTA[kind]
+
+    @staticmethod
+    def _index(item: _Item) -> dict[str, int]:
+        key = "summary_index" if item.part_kind == "summary_text" else "content_index"
+        return {key: len(item.parts)}
 
     def _tool_fragment(self, frag: dict[str, Any]) -> None:
         fn = _obj(frag.get("function"))
@@ -284,21 +306,16 @@ class Machine:
         item = self._item
         if item is None or item.part_kind is None:
             return
-        kind, where, ci = item.part_kind, self._where(item), len(item.parts)
-        if kind == "output_text":
-            self._emit(
-                "response.output_text.done", **where, content_index=ci, text=item.text, logprobs=[]
-            )
-            part = {"type": "output_text", "text": item.text, "annotations": [], "logprobs": []}
-        elif kind == "refusal":
-            self._emit("response.refusal.done", **where, content_index=ci, refusal=item.text)
-            part = {"type": "refusal", "refusal": item.text}
-        else:
-            self._emit("response.reasoning_text.done", **where, content_index=ci, text=item.text)
-            part = {"type": "reasoning_text", "text": item.text}
-        self._emit(
-            "response.content_part.done", **where, content_index=ci, part=copy.deepcopy(part)
-        )
+        kind, where, index = item.part_kind, self._where(item), self._index(item)
+        done_type, field_name = _DONE[kind]
+        if kind == "reasoning_text" and self.reasoning_events == "dot":
+            done_type = "response.reasoning.done"
+        extra: dict[str, Any] = {"logprobs": []} if kind == "output_text" else {}
+        self._emit(done_type, **where, **index, **{field_name: item.text}, **extra)
+        part = copy.deepcopy(_PART[kind])
+        part[field_name] = item.text
+        closer = "response.reasoning_summary_part.done" if kind == "summary_text" else "response.content_part.done"
+        self._emit(closer, **where, **index, part=copy.deepcopy(part))
         item.parts.append(part)
         item.part_kind, item.text = None, ""
 
@@ -343,13 +360,13 @@ class Machine:
     def _item_json(self, item: _Item, status: str) -> dict[str, Any]:
         parts = copy.deepcopy(item.parts)
         if item.kind == "reasoning":
-            return {
-                "type": "reasoning",
-                "id": item.id,
-                "summary": [],
-                "content": parts,
-                "status": status,
-            }
+            summary = [p for p in parts if p["type"] == "summary_text"]
+            content = [p for p in parts if p["type"] == "reasoning_text"]
+            body: dict[str, Any] = {"type": "reasoning", "id": item.id, "summary": summary}
+            if self.reasoning_events != "summary":
+                body["content"] = content
+            body["status"] = status
+            return body
         return {
             "type": "message",
             "id": item.id,

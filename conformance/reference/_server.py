@@ -13,7 +13,7 @@ import json
 import socket
 import sys
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from ..sse import SSEParser
-from ._faults import FAULTS, HOOKS, Frame, Hooks, Raw
+from ._faults import DONE, FAULTS, HOOKS, Frame, Hooks, Raw
 from ._machine import Machine, is_terminal, new_id, response_base
 from ._translate import RequestError, to_chat
 
@@ -59,7 +59,12 @@ class ReferenceBridge:
         self._host, self._port = host, port
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
-        self.client = httpx.Client(timeout=httpx.Timeout(60.0, connect=10.0))
+        self.client = self._client()
+
+    def _client(self) -> httpx.Client:
+        # No TLS context for a plain-http upstream (the fake upstream): building one costs ~30 ms.
+        verify = self.upstream_url.lower().startswith("https:")
+        return httpx.Client(timeout=httpx.Timeout(60.0, connect=10.0), verify=verify)
 
     @property
     def url(self) -> str:
@@ -72,7 +77,7 @@ class ReferenceBridge:
             return
         self.stopping.clear()
         if self.client.is_closed:
-            self.client = httpx.Client(timeout=httpx.Timeout(60.0, connect=10.0))
+            self.client = self._client()
         server = _Server((self._host, self._port), _Handler)
         server.bridge = self
         self._server = server
@@ -151,13 +156,33 @@ def _upstream_error(status: int, content: bytes) -> tuple[int, dict[str, Any]]:
     return (status if client_error else 502), body
 
 
-def _pump(machine: Machine, response: httpx.Response) -> Iterator[list[dict[str, Any]]]:
+ChunkEdit = Callable[[dict[str, Any]], None]
+
+
+def _edited(data: str, edits: Sequence[ChunkEdit]) -> str:
+    """Apply fault editors to one upstream ``data:`` payload (only JSON objects are edited)."""
+    if not edits:
+        return data
+    try:
+        chunk = json.loads(data)
+    except ValueError:
+        return data
+    if not isinstance(chunk, dict):
+        return data
+    for edit in edits:
+        edit(chunk)
+    return json.dumps(chunk)
+
+
+def _pump(
+    machine: Machine, response: httpx.Response, edits: Sequence[ChunkEdit] = ()
+) -> Iterator[list[dict[str, Any]]]:
     """Feed upstream SSE into the machine; yields event batches, ending with the terminal one."""
     parser = SSEParser()
     seen_issues = 0
     try:
         if response.headers.get("content-type", "").startswith("application/json"):
-            yield from _whole_completion(machine, response.read())
+            yield from _whole_completion(machine, response.read(), edits)
             return
         for raw in response.iter_bytes():
             events = parser.feed(raw)
@@ -168,18 +193,22 @@ def _pump(machine: Machine, response: httpx.Response) -> Iterator[list[dict[str,
                     return
             seen_issues = len(parser.issues)
             for event in events:
-                yield machine.end() if event.data.strip() == "[DONE]" else machine.feed(event.data)
+                done = event.data.strip() == "[DONE]"
+                yield machine.end() if done else machine.feed(_edited(event.data, edits))
                 if machine.terminal is not None:
                     return
         for event in parser.close():
-            yield machine.end() if event.data.strip() == "[DONE]" else machine.feed(event.data)
+            done = event.data.strip() == "[DONE]"
+            yield machine.end() if done else machine.feed(_edited(event.data, edits))
     except httpx.HTTPError as exc:
         yield machine.fail(f"upstream connection failed mid-stream: {type(exc).__name__}: {exc}")
         return
     yield machine.end()
 
 
-def _whole_completion(machine: Machine, body: bytes) -> Iterator[list[dict[str, Any]]]:
+def _whole_completion(
+    machine: Machine, body: bytes, edits: Sequence[ChunkEdit] = ()
+) -> Iterator[list[dict[str, Any]]]:
     """An upstream that ignored ``stream: true``: replay its one chat.completion as one chunk."""
     try:
         data = json.loads(body)
@@ -188,7 +217,9 @@ def _whole_completion(machine: Machine, body: bytes) -> Iterator[list[dict[str, 
     choices = data.get("choices") if isinstance(data, dict) else None
     if isinstance(choices, list) and choices and isinstance(choices[0], dict):
         choice = {**choices[0], "delta": choices[0].get("message") or {}}
-        yield machine.feed(json.dumps({"choices": [choice], "usage": data.get("usage")}))
+        usage = data.get("usage") if isinstance(data, dict) else None
+        chunk = json.dumps({"choices": [choice], "usage": usage})
+        yield machine.feed(_edited(chunk, edits))
     else:
         yield machine.feed(body.decode(errors="replace"))
     yield machine.end()
@@ -207,6 +238,7 @@ class _Wire:
         self.seq = 0
         self.written = 0
         self.alive = True
+        self.terminal_sent = False
 
     def begin(self) -> None:
         content_type = next(
@@ -225,10 +257,13 @@ class _Wire:
             self.pending.extend(events)
         else:
             for event in events:
+                self.terminal_sent |= is_terminal(event)
                 self._write(self._frame(self._number(event)))
         return self.alive
 
     def finish(self) -> None:
+        """Write what is buffered, then ``data: [DONE]`` if a terminal event went out, then the end."""
+        done = "no-done" not in self.wire
         if self.buffered:
             frames = self.pending
             for hook in self.hooks:
@@ -236,11 +271,15 @@ class _Wire:
             frames = [self._number(f) if isinstance(f, dict) else f for f in frames]
             for hook in self.hooks:
                 frames = hook.numbered(frames) if hook.numbered else frames
+            if done and any(is_terminal(f) for f in frames):
+                frames = [*frames, DONE]
             for i, frame in enumerate(frames):
                 data = self._frame(frame)
                 if i == len(frames) - 1 and "no-final-blank-line" in self.wire:
                     data = data[:-1]
                 self._write(data)
+        elif done and self.terminal_sent:
+            self._write(self._frame(DONE))
         if self.alive:
             self._chunk(b"")
 
@@ -370,6 +409,10 @@ class _Handler(BaseHTTPRequestHandler):
     def _respond(self, request: Any) -> None:
         bridge = self.server.bridge
         try:
+            if isinstance(request, dict):
+                for hook in bridge.hooks:
+                    if hook.responses_request:
+                        hook.responses_request(request)
             chat = to_chat(request)
         except RequestError as exc:
             self._json(400, _envelope(exc.message, "invalid_request_error", exc.param, exc.code))
@@ -382,10 +425,23 @@ class _Handler(BaseHTTPRequestHandler):
         if auth:
             headers["Authorization"] = auth
         url = f"{bridge.upstream_url}/chat/completions"
+        options: dict[str, Any] = {}
+        for hook in bridge.hooks:
+            options.update(hook.machine or {})
+        edits = [hook.upstream() for hook in bridge.hooks if hook.upstream]
         try:
             with bridge.client.stream("POST", url, json=chat, headers=headers) as upstream:
+                machine = Machine(response_base(request, new_id("resp")), **options)
                 if not 200 <= upstream.status_code < 300:
-                    self._json(*_upstream_error(upstream.status_code, upstream.read()))
+                    code, body = _upstream_error(upstream.status_code, upstream.read())
+                    if request.get("stream") is True and any(h.upstream_error_as_stream for h in bridge.hooks):
+                        wire = _Wire(self, [], bridge.stopping)
+                        wire.begin()
+                        wire.send(machine.start())
+                        wire.send(machine.fail(body["error"]["message"]))
+                        wire.finish()
+                        return
+                    self._json(code, body)
                     return
                 status = next((h.status for h in bridge.hooks if h.status), None)
                 if status is not None:
@@ -396,38 +452,52 @@ class _Handler(BaseHTTPRequestHandler):
                         ),
                     )
                     return
-                machine = Machine(response_base(request, new_id("resp")))
                 if request.get("stream") is True:
-                    self._stream(machine, upstream, bridge)
+                    self._stream(machine, upstream, bridge, edits)
                 else:
-                    self._collect(machine, upstream, bridge)
+                    self._collect(machine, upstream, bridge, edits)
         except httpx.HTTPError as exc:
             message = f"upstream request failed: {type(exc).__name__}: {exc}"
             self._json(502, _envelope(message, "server_error", None, "upstream_error"))
 
-    def _stream(self, machine: Machine, upstream: httpx.Response, bridge: ReferenceBridge) -> None:
+    def _stream(
+        self,
+        machine: Machine,
+        upstream: httpx.Response,
+        bridge: ReferenceBridge,
+        edits: Sequence[ChunkEdit],
+    ) -> None:
         wire = _Wire(self, bridge.hooks, bridge.stopping)
         wire.begin()
         if wire.send(machine.start()):
-            for events in _pump(machine, upstream):
+            for events in _pump(machine, upstream, edits):
                 if not wire.send(events):
                     break
         wire.finish()
 
-    def _collect(self, machine: Machine, upstream: httpx.Response, bridge: ReferenceBridge) -> None:
-        frames: list[Frame] = list(machine.start())
-        for events in _pump(machine, upstream):
-            frames.extend(events)
-        for hook in bridge.hooks:
-            frames = hook.events(frames) if hook.events else frames
-        terminal = next((f for f in reversed(frames) if is_terminal(f)), None)
-        if not isinstance(terminal, dict):
+    def _collect(
+        self,
+        machine: Machine,
+        upstream: httpx.Response,
+        bridge: ReferenceBridge,
+        edits: Sequence[ChunkEdit],
+    ) -> None:
+        """A ``stream: false`` answer: the terminal response as one JSON body, or an error."""
+        machine.start()
+        for _ in _pump(machine, upstream, edits):
+            pass
+        terminal = machine.terminal
+        if terminal is None:
             self._json(502, _envelope("the stream produced no terminal response", "server_error"))
         elif terminal["type"] == "response.failed":
             message = terminal["response"]["error"]["message"]
             self._json(502, _envelope(message, "server_error", None, "upstream_error"))
         else:
-            self._json(200, terminal["response"])
+            body = terminal["response"]
+            for hook in bridge.hooks:
+                if hook.body:
+                    hook.body(body)
+            self._json(200, body)
 
     def _read_body(self) -> bytes:
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
@@ -442,7 +512,12 @@ class _Handler(BaseHTTPRequestHandler):
         return self.rfile.read(length) if length > 0 else b""
 
     def _json(self, status: int, body: dict[str, Any]) -> None:
-        data = json.dumps(body, ensure_ascii=False).encode()
+        payload: Any = body
+        if status >= 400:
+            for hook in self.server.bridge.hooks:
+                if hook.error_body:
+                    status, payload = hook.error_body(status, payload)
+        data = payload if isinstance(payload, bytes) else json.dumps(payload, ensure_ascii=False).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))

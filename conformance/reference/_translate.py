@@ -8,7 +8,15 @@ Policy choices (each one is a bug class in ``catalog/bug-classes.md`` when done 
 * Q2: consecutive ``function_call`` items become ONE assistant message with ``tool_calls``, each
   ``function_call_output`` becomes a ``tool`` message.
 * Q3: ``input`` may be a string, items may lack ``"type": "message"``, content may be a string
-  or parts; several text parts are joined with a newline.
+  or parts; several text parts are joined with a newline; ``input_image`` and ``input_file``
+  become chat image and file parts.
+* Replayed history (what Codex and IDE clients resend every turn) is tolerated: items and content
+  parts of a type the bridge does not know are dropped when they are history (before the last
+  model-authored item) and refused with a 400 only in the newest turn; built-in tool calls and
+  their outputs (web search, custom tools, ...) have no chat equivalent and are dropped.
+* RS2: a replayed ``reasoning`` item (summary omitted, ``content`` null or a string,
+  ``encrypted_content``) is accepted; its text goes upstream as the next assistant message's
+  ``reasoning_content``, which thinking-mode upstreams (DeepSeek, Kimi) require.
 * Q7: the bridge is stateless, so a ``previous_response_id`` is refused with a 400 naming the
   parameter rather than silently answered without history.
 * S7: anything we cannot translate is a 400 with an OpenAI error envelope, never a 500.
@@ -33,8 +41,46 @@ class RequestError(Exception):
         self.code = code
 
 
-def _text_of(content: Any, param: str) -> str:
-    """Join the text of a string-or-parts content; images are handled by the caller."""
+_MEDIA_PARTS = ("input_image", "input_file")
+# Output items of built-in and custom tools, and their client-side outputs: no chat equivalent.
+_BUILTIN_ITEMS = frozenset(
+    {
+        "custom_tool_call",
+        "custom_tool_call_output",
+        "web_search_call",
+        "file_search_call",
+        "computer_call",
+        "computer_call_output",
+        "code_interpreter_call",
+        "image_generation_call",
+        "local_shell_call",
+        "local_shell_call_output",
+        "shell_call",
+        "shell_call_output",
+        "apply_patch_call",
+        "apply_patch_call_output",
+        "mcp_call",
+        "mcp_list_tools",
+        "mcp_approval_request",
+        "mcp_approval_response",
+        "tool_search_call",
+        "tool_search_output",
+        "compaction",
+    }
+)
+
+
+def _type(part: Any) -> str | None:
+    """A part's or item's ``type`` when it is a string (anything else is no known type)."""
+    kind = part.get("type") if isinstance(part, dict) else None
+    return kind if isinstance(kind, str) else None
+
+
+def _text_of(content: Any, param: str, strict: bool = True) -> str:
+    """Join the text of a string-or-parts content; images and files are handled by the caller.
+
+    An unknown part type is a 400 when ``strict`` (the newest turn) and dropped otherwise.
+    """
     if content is None:
         return ""
     if isinstance(content, str):
@@ -46,35 +92,70 @@ def _text_of(content: Any, param: str) -> str:
         if isinstance(part, str):
             texts.append(part)
             continue
-        kind = part.get("type") if isinstance(part, dict) else None
+        kind = _type(part)
         if kind in _TEXT_PARTS:
             value = part.get(_TEXT_PARTS[kind])
             if isinstance(value, str):
                 texts.append(value)
-        elif kind not in ("input_image", "input_file"):
+        elif kind not in _MEDIA_PARTS and strict:
             raise RequestError(f"unsupported content part type {kind!r}", f"{param}[{i}].type")
     return "\n".join(texts)
 
 
-def _user_content(content: Any, param: str) -> str | list[dict[str, Any]]:
-    """User content: a plain string, or chat multimodal parts when an image is present."""
+def _media_part(part: dict[str, Any], param: str) -> dict[str, Any]:
+    if part.get("type") == "input_image":
+        url = part.get("image_url")
+        if not isinstance(url, str):
+            raise RequestError("input_image needs an image_url", f"{param}.image_url")
+        image: dict[str, Any] = {"url": url}
+        if isinstance(part.get("detail"), str):
+            image["detail"] = part["detail"]
+        return {"type": "image_url", "image_url": image}
+    file: dict[str, Any] = {}
+    for key in ("file_id", "file_data", "filename"):
+        if isinstance(part.get(key), str):
+            file[key] = part[key]
+    if not ("file_id" in file or "file_data" in file):
+        raise RequestError("input_file needs a file_id or file_data", param)
+    return {"type": "file", "file": file}
+
+
+def _user_content(content: Any, param: str, strict: bool = True) -> str | list[dict[str, Any]]:
+    """User content: a plain string, or chat multimodal parts when an image or file is present."""
     if not isinstance(content, list) or not any(
-        isinstance(p, dict) and p.get("type") == "input_image" for p in content
+        _type(p) in _MEDIA_PARTS for p in content
     ):
-        return _text_of(content, param)
+        return _text_of(content, param, strict)
     parts: list[dict[str, Any]] = []
     for i, part in enumerate(content):
-        if isinstance(part, dict) and part.get("type") == "input_image":
-            url = part.get("image_url")
-            if not isinstance(url, str):
-                raise RequestError("input_image needs an image_url", f"{param}[{i}].image_url")
-            image: dict[str, Any] = {"url": url}
-            if isinstance(part.get("detail"), str):
-                image["detail"] = part["detail"]
-            parts.append({"type": "image_url", "image_url": image})
+        if _type(part) in _MEDIA_PARTS:
+            parts.append(_media_part(part, f"{param}[{i}]"))
         else:
-            parts.append({"type": "text", "text": _text_of([part], f"{param}[{i}]")})
-    return parts
+            text = _text_of([part], f"{param}[{i}]", strict)
+            if text or not strict:
+                parts.append({"type": "text", "text": text})
+    return [p for p in parts if p.get("type") != "text" or p["text"]]
+
+
+def _reasoning_text(item: dict[str, Any]) -> str:
+    """The readable text of a replayed reasoning item: its content, else its summary."""
+    content = item.get("content")
+    if isinstance(content, str):
+        return content
+    texts = [p.get("text") for p in content if isinstance(p, dict)] if isinstance(content, list) else []
+    if not any(isinstance(t, str) and t for t in texts):
+        summary = item.get("summary")
+        texts = [p.get("text") for p in summary if isinstance(p, dict)] if isinstance(summary, list) else []
+    return "\n\n".join(t for t in texts if isinstance(t, str) and t)
+
+
+def _is_model_item(item: Any) -> bool:
+    if not isinstance(item, dict):
+        return False
+    kind = item.get("type", "message")
+    if kind == "message":
+        return bool(item.get("role") == "assistant")
+    return kind == "reasoning" or (isinstance(kind, str) and kind.endswith("_call"))
 
 
 def _messages(body: dict[str, Any]) -> list[dict[str, Any]]:
@@ -90,30 +171,43 @@ def _messages(body: dict[str, Any]) -> list[dict[str, Any]]:
     system: list[str] = [instructions] if isinstance(instructions, str) and instructions else []
     out: list[dict[str, Any]] = []
     calls: list[dict[str, Any]] = []
+    reasoning: list[str] = []
+    newest = 1 + max((i for i, item in enumerate(items) if _is_model_item(item)), default=-1)
+
+    def assistant(message: dict[str, Any]) -> dict[str, Any]:
+        if reasoning:
+            message["reasoning_content"] = "\n\n".join(reasoning)
+            reasoning.clear()
+        return message
 
     def flush_calls() -> None:
         if calls:
-            out.append({"role": "assistant", "content": None, "tool_calls": list(calls)})
+            out.append(assistant({"role": "assistant", "content": None, "tool_calls": list(calls)}))
             calls.clear()
 
     for i, item in enumerate(items):
         param = f"input[{i}]"
         if not isinstance(item, dict):
             raise RequestError("each input item must be an object", param, "invalid_type")
+        strict = i >= newest
         kind = item.get("type", "message")
+        if not isinstance(kind, str):
+            raise RequestError("an input item's type must be a string", f"{param}.type", "invalid_type")
+        if kind in _BUILTIN_ITEMS:
+            continue
         if kind not in ("function_call", "reasoning"):
             flush_calls()
         if kind == "message":
             role = item.get("role")
             content = item.get("content")
             if role in ("system", "developer"):
-                text = _text_of(content, f"{param}.content")
+                text = _text_of(content, f"{param}.content", strict)
                 if text:
                     system.append(text)
             elif role == "user":
-                out.append({"role": "user", "content": _user_content(content, f"{param}.content")})
+                out.append({"role": "user", "content": _user_content(content, f"{param}.content", strict)})
             elif role == "assistant":
-                out.append({"role": "assistant", "content": _text_of(content, f"{param}.content")})
+                out.append(assistant({"role": "assistant", "content": _text_of(content, f"{param}.content", strict)}))
             else:
                 raise RequestError(f"unsupported message role {role!r}", f"{param}.role")
         elif kind == "function_call":
@@ -135,11 +229,13 @@ def _messages(body: dict[str, Any]) -> list[dict[str, Any]]:
             call_id = item.get("call_id")
             if not isinstance(call_id, str) or not call_id:
                 raise RequestError("function_call_output needs a call_id", f"{param}.call_id")
-            output = _text_of(item.get("output"), f"{param}.output")
+            output = _text_of(item.get("output"), f"{param}.output", strict)
             out.append({"role": "tool", "tool_call_id": call_id, "content": output})
         elif kind == "reasoning":
-            continue
-        else:
+            text = _reasoning_text(item)
+            if text:
+                reasoning.append(text)
+        elif strict:
             raise RequestError(f"unsupported input item type {kind!r}", f"{param}.type")
     flush_calls()
     if system:

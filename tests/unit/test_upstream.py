@@ -57,7 +57,7 @@ def test_replays_bytes_exactly_and_logs(upstream: FakeUpstream) -> None:
 
 
 def test_parts_content_and_path_without_v1(upstream: FakeUpstream) -> None:
-    body = {"messages": [{"role": "user", "content": [{"type": "text", "text": "Write a haiku "}, {"type": "text", "text": "about rain"}]}]}
+    body = {"stream": True, "messages": [{"role": "user", "content": [{"type": "text", "text": "Write a haiku "}, {"type": "text", "text": "about rain"}]}]}
     resp = httpx.post(upstream.url.replace("/v1", "") + "/chat/completions", json=body)
     assert resp.status_code == 200
     assert upstream.log("haiku")
@@ -99,3 +99,43 @@ def test_cut_connection() -> None:
     ):
         for _ in resp.iter_raw():
             pass
+
+
+def test_non_streaming_request_gets_one_chat_completion() -> None:
+    chunks = [
+        {"t_ms": 0, "data": 'data: {"id":"chatcmpl-9","model":"gpt-x","choices":[{"index":0,"delta":{"role":"assistant","content":"Hel"}}]}\n\n'},
+        {"t_ms": 5, "data": 'data: {"id":"chatcmpl-9","choices":[{"index":0,"delta":{"content":"lo","tool_calls":[{"index":0,"id":"call_1","function":{"name":"f","arguments":"{}"}}]},"finish_reason":"tool_calls"}]}\n\n'},
+        {"t_ms": 6, "data": 'data: {"id":"chatcmpl-9","choices":[],"usage":{"prompt_tokens":3,"completion_tokens":2,"total_tokens":5}}\n\ndata: [DONE]\n\n'},
+    ]
+    failing = [{"t_ms": 0, "data": 'data: {"choices":[{"index":0,"delta":{"content":"Hal"}}]}\n\ndata: {"error":{"message":"boom"}}\n\n'}]
+    cut = [{"t_ms": 0, "data": 'data: {"choices":[{"index":0,"delta":{"content":"Hal"}}]}\n\n'}]
+    cassettes = [cassette("whole", "Say hello", chunks), cassette("fail", "Say bye", failing), cassette("cut", "Say nothing", cut, end="cut")]
+    with FakeUpstream(cassettes) as server:
+        resp = httpx.post(server.url + "/chat/completions", json={"model": "m", "messages": [{"role": "user", "content": "Say hello"}]})
+        assert resp.status_code == 200 and resp.headers["content-type"] == "application/json"
+        body = resp.json()
+        assert body["object"] == "chat.completion" and body["id"] == "chatcmpl-9" and body["model"] == "gpt-x"
+        message = body["choices"][0]["message"]
+        assert message["content"] == "Hello" and body["choices"][0]["finish_reason"] == "tool_calls"
+        assert message["tool_calls"] == [{"id": "call_1", "type": "function", "function": {"name": "f", "arguments": "{}"}}]
+        assert body["usage"]["total_tokens"] == 5
+        resp = httpx.post(server.url + "/chat/completions", json={"model": "m", "stream": False, "messages": [{"role": "user", "content": "Say bye"}]})
+        assert resp.status_code == 500 and resp.json()["error"]["message"] == "boom"
+        with pytest.raises(httpx.HTTPError):  # a cut stays a cut
+            httpx.post(server.url + "/chat/completions", json={"model": "m", "messages": [{"role": "user", "content": "Say nothing"}]})
+
+
+def test_reset_one_cassette_replays_its_first_interaction_again() -> None:
+    first = [{"t_ms": 0, "data": "data: {\"n\":1}\n\n"}]
+    doc = {
+        "format": 1, "id": "twice", "description": "t", "tags": [], "provenance": {"source": "authored", "backend": "openai"},
+        "turns": [{"request": {"model": "m", "input": "Twice please"}, "upstream": [
+            {"status": 500, "headers": {"content-type": "application/json"}, "chunks": [{"t_ms": 0, "data": "{}"}]},
+            {"status": 200, "headers": {"content-type": "text/event-stream"}, "chunks": first},
+        ]}],
+    }
+    with FakeUpstream([parse_cassette(doc), cassette("other", "Other please", CHUNKS)]) as server:
+        post = lambda text: httpx.post(server.url + "/chat/completions", json=chat(text)).status_code  # noqa: E731
+        assert [post("Twice please"), post("Twice please"), post("Other please")] == [500, 200, 200]
+        httpx.post(server.url.replace("/v1", "") + "/__conformance/reset", params={"cassette": "twice"})
+        assert [post("Twice please"), post("Other please")] == [500, 200]

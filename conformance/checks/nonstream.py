@@ -1,0 +1,124 @@
+"""``stream: false`` checks: the JSON body is a Response, and the same one the stream ended with."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+from conformance.checks._registry import Context, Issue, Skip, check
+from conformance.checks.integrity import _first_difference
+from conformance.checks.oracle import produced
+from conformance.schema import load_schemas
+
+# Fields that legitimately differ between two answers to the same request.
+_VOLATILE = frozenset({"id", "created_at", "completed_at", "output_text"})
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _body(ctx: Context) -> dict[str, Any]:
+    ex = ctx.exchange
+    if ex.status is None or not 200 <= ex.status < 300:
+        raise Skip(f"no body to check: HTTP {ex.status}")
+    body, _ = ctx.final
+    if body is None:
+        raise Skip("the body is not a JSON object (see nonstream.body_is_response)")
+    return body
+
+
+@check("nonstream.body_is_response", classes=("R5", "R3"), needs_stream=False, modes=("nonstream",))
+def body_is_response(ctx: Context) -> Iterator[Issue]:
+    """A ``stream: false`` request gets ``application/json`` with one complete Response object.
+
+    The SDKs parse the body into ``Response``: a missing ``output``, ``id`` or ``created_at`` is a
+    decode error in typed clients (async-openai, openai-java/go/dotnet), and a proxy that streams
+    anyway (``text/event-stream``) breaks every non-streaming caller.
+    """
+    ex = ctx.exchange
+    if ex.status is None or not 200 <= ex.status < 300:
+        raise Skip(f"no body to check: HTTP {ex.status}")
+    ctype = ex.header("content-type")
+    if ctype is None or ctype.split(";")[0].strip().lower() != "application/json":
+        yield Issue(f"Content-Type is {ctype!r} for a stream: false request", expected="application/json", actual=ctype)
+    try:
+        body = json.loads(ex.body)
+    except ValueError as exc:
+        yield Issue(f"the body is not JSON ({exc})", actual=ex.body[:200].decode("utf-8", "replace"))
+        return
+    if not isinstance(body, dict):
+        yield Issue(f"the body is a JSON {type(body).__name__}, not a Response object", actual=body)
+        return
+    for v in load_schemas().validate("response", body):
+        yield Issue(f"{v.message} (schema {v.schema_path})", pointer=v.pointer)
+    if body.get("status") not in ("completed", "incomplete", "failed"):
+        yield Issue(f"status {body.get('status')!r} is not final", pointer="/status", expected="completed | incomplete | failed", actual=body.get("status"))
+
+
+def _normalised(value: Any, top: bool = True) -> Any:
+    if isinstance(value, dict):
+        drop = _VOLATILE if top else frozenset({"id"})
+        return {k: _normalised(v, False) for k, v in value.items() if k not in drop}
+    if isinstance(value, list):
+        return [_normalised(v, False) for v in value]
+    return value
+
+
+@check("nonstream.matches_stream", classes=("R5",), needs_stream=False, needs_upstream=True, modes=("nonstream",))
+def matches_stream(ctx: Context) -> Iterator[Issue]:
+    """The ``stream: false`` body equals the response the stream of the same request ended with, ids and timestamps aside.
+
+    Both answers come from the same upstream chunks; a body with an empty ``output`` or
+    different items, status or usage means non-streaming callers get another answer (sub2api:
+    ``output: []`` with a sane usage).
+    """
+    body = _body(ctx)
+    if ctx.peer is None:
+        raise Skip("there is no streamed exchange of the same request to compare with")
+    try:
+        streamed = produced(Context(ctx.peer))
+    except Skip:
+        raise Skip("the streamed exchange has no terminal response to compare with") from None
+    # The stream's answer as a client holds it: the items as streamed, the status the terminal
+    # event announces; that the terminal repeats them is integrity's and lifecycle's rule.
+    answer = dict(streamed.response or {}, output=streamed.items, status=streamed.status)
+    theirs = body
+    open_items = [i for i, closed in enumerate(streamed.closed) if not closed]
+    if open_items:  # an item never closed has no final status to compare (items.closed_once's finding)
+        answer["output"] = [{k: v for k, v in it.items() if k != "status" or streamed.closed[i]} for i, it in enumerate(streamed.items)]
+        out = body.get("output")
+        if isinstance(out, list):
+            theirs = dict(body, output=[{k: v for k, v in it.items() if k != "status"} if i in open_items and isinstance(it, dict) else it for i, it in enumerate(out)])
+    diff = _first_difference(_normalised(answer), _normalised(theirs))
+    if diff:
+        where, want, got = diff
+        yield Issue(
+            f"the stream: false answer and the streamed answer to the same request differ at {where} (expected: streamed, actual: body)",
+            pointer=where,
+            expected=want,
+            actual=got,
+        )
+
+
+@check("nonstream.output_text", severity="warning", classes=("R5",), needs_stream=False, modes=("nonstream",))
+def output_text(ctx: Context) -> Iterator[Issue]:
+    """A top-level ``output_text``, if present, is the concatenation of every message's output_text parts.
+
+    It is an SDK convenience (openai-node computes it), optional on the wire; a server that
+    sends it must send the right one, or raw readers show a different answer.
+    """
+    body = _body(ctx)
+    if "output_text" not in body:
+        return
+    texts = [
+        part.get("text", "")
+        for item in _list(body.get("output"))
+        if isinstance(item, dict) and item.get("type") == "message"
+        for part in _list(item.get("content"))
+        if isinstance(part, dict) and part.get("type") == "output_text"
+    ]
+    want = "".join(t for t in texts if isinstance(t, str))
+    if body["output_text"] != want:
+        yield Issue("output_text is not the concatenated message text", pointer="/output_text", expected=want, actual=body["output_text"])
