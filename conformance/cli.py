@@ -14,7 +14,6 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from conformance._model import Severity
 from conformance.checks import PROFILES, REGISTRY
 from conformance.harness import Harness, HarnessError
 from conformance.options import OPTIONS, Option, settings_from
@@ -47,6 +46,11 @@ def _run(args: argparse.Namespace, console: Console) -> int:
     if settings.proxy_url and settings.reference_faults:
         console.print("error: --reference-fault applies to the embedded reference bridge, not to --proxy-url")
         return 2
+    from conformance.report.outputs import prepare  # expectations, JSON/HTML reports, exit code
+
+    outputs = prepare(get, console)
+    if outputs is None:
+        return 2
     harness = Harness(settings)
     try:
         harness.start()
@@ -70,9 +74,7 @@ def _run(args: argparse.Namespace, console: Console) -> int:
         )
     finally:
         harness.stop()
-    threshold = Severity(getattr(args, "fail_on", None) or "error")
-    failing = any(r.failing(threshold) for r in results)
-    return 1 if failing or harness.load_errors else 0
+    return outputs.finish_harness(console, harness, results)
 
 
 def _checks(console: Console, verbose: bool) -> int:
@@ -106,6 +108,9 @@ def _faults(console: Console) -> int:
 # More subcommands: each entry adds its parsers to the subparsers object and returns
 # {command name: handler(args, console) -> exit code}. Keep each command in its own module.
 _EXTRA_COMMANDS: list[Callable[[Any], dict[str, Callable[[argparse.Namespace, Console], int]]]] = []
+_EXTRA_COMMANDS.append(__import__("conformance.commands.record", fromlist=["register"]).register)
+_EXTRA_COMMANDS.append(__import__("conformance.commands.check", fromlist=["register"]).register)
+_EXTRA_COMMANDS.append(__import__("conformance.commands.report", fromlist=["register"]).register)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

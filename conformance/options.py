@@ -49,6 +49,10 @@ OPTIONS: tuple[Option, ...] = (
     Option("--responses-path", "Path of the Responses endpoint below the proxy URL.", "str", "/responses", "PATH"),
     Option("--replay-timing", "Replay upstream chunks with their recorded timing (default: as fast as possible).", "flag", False),
     Option("--live", "Live mode: the target is a model server (e.g. llama.cpp); no fake upstream, only each cassette's first request, and checks that need the recorded upstream are skipped.", "flag", False),
+    Option("--stream-only", "Send each request only as the cassette has it (streaming); skip the stream: false replay of single-turn cassettes and the checks of that body.", "flag", False),
+    Option("--record-mode", "pytest-recording's modes for the upstream leg: none replays the cassettes; once, new_episodes, all and rewrite put a recorder between the proxy and --upstream-url and write what it answers to --record-dir (see `responses-conformance record --help`).", "str", "none", "MODE", ("none", "once", "new_episodes", "all", "rewrite")),
+    Option("--upstream-url", "Base URL of a real Chat Completions upstream to record from (with --record-mode other than none).", metavar="URL"),
+    Option("--record-dir", "Where --record-mode writes cassettes (one file per cassette id).", "str", "cassettes-recorded", "DIR"),
     Option("--reference-fault", "Run the embedded reference bridge with this named fault (repeatable; see `responses-conformance faults`).", "list", None, "NAME"),
     Option("--connect-timeout", "Seconds to connect to the proxy.", "float", _L.connect_timeout, "SECONDS"),
     Option("--first-byte-timeout", "Seconds until the first response byte.", "float", _L.first_byte_timeout, "SECONDS"),
@@ -57,6 +61,14 @@ OPTIONS: tuple[Option, ...] = (
     Option("--max-bytes", "Stop reading a response after this many bytes.", "int", _L.max_bytes, "N"),
     Option("--max-events", "Stop reading a response after this many SSE events.", "int", _L.max_events, "N"),
     Option("--fail-on", "Lowest severity that fails the run: error or warning.", "str", "error", "SEVERITY", ("error", "warning")),
+    Option("--target-name", "Name of the target in reports, the matrix and a new expectation file (default: the program of --proxy-cmd, or --proxy-url).", metavar="NAME"),
+    Option("--expectations", "Expectation file (JSON) of known failures, by cassette and check: they are reported as xfail and do not fail the run; a new failure does; a known failure that passes is reported as fixed.", metavar="FILE"),
+    Option("--update-expectations", "Write the --expectations file from this run: failures added (with the first finding as reason), known failures that passed removed, existing reasons kept.", "flag", False),
+    Option("--strict-expectations", "Also fail the run when a known failure passes (fixed) or an entry names no cassette or check of this run.", "flag", False),
+    Option("--report-json", "Write the JSON report (schemas/report.schema.json): versions, every exchange with its raw stream, every check outcome and finding.", metavar="PATH"),
+    Option("--report-html", "Write a self-contained HTML report (summary, findings, raw exchanges).", metavar="PATH"),
+    Option("--conformance-snapshots", "Add one snapshot test per cassette: its exchange, normalised (ids as stable placeholders, no timings), against the stored snapshot; accept changes with --snapshot-update (syrupy).", "flag", False, pytest_only=True),
+    Option("--conformance-snapshot-dir", "Where the snapshots live, relative to the rootdir.", "str", "__snapshots__/responses-conformance", "DIR", pytest_only=True),
 )
 
 
@@ -98,6 +110,10 @@ def settings_from(get: Callable[[Option], Any], env: Mapping[str, str] = os.envi
         replay_timing=bool(value("--replay-timing")),
         reference_faults=_split(value("--reference-fault")),
         live=bool(value("--live")),
+        upstream_url=(value("--upstream-url") or None) if value("--record-mode") != "none" else None,
+        record_mode=str(value("--record-mode")),
+        record_dir=str(value("--record-dir")),
+        stream_only=bool(value("--stream-only")),
         limits=limits,
     )
 

@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 
-from conformance._model import Severity
 from conformance.options import OPTIONS, Option, settings_from
 
 _SUITE = pytest.StashKey["Any"]()
@@ -33,6 +32,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         parser.addini(opt.ini, opt.help, type=ini_type, default=None)  # type: ignore[arg-type]
 
 
+def _option(flag: str) -> Option:
+    return next(o for o in OPTIONS if o.flag == flag)
+
+
 def _getter(config: pytest.Config) -> Any:
     def get(opt: Option) -> Any:
         value = config.getoption("conformance_" + opt.dest)
@@ -51,11 +54,28 @@ def pytest_configure(config: pytest.Config) -> None:
     active = any(get(o) for o in OPTIONS if o.flag in ("--conformance", "--proxy-url", "--proxy-cmd", "--reference-fault"))
     if not active:
         return
+    from pathlib import Path
+
     from conformance._pytest import Suite
+    from conformance.expectations import ExpectationsError
+    from conformance.report.outputs import OutputSettings
 
     settings = settings_from(get)
-    fail_on = Severity(get(next(o for o in OPTIONS if o.flag == "--fail-on")) or "error")
-    config.stash[_SUITE] = Suite(settings, fail_on)
+    outputs = OutputSettings.from_getter(get)
+    problem = outputs.check()
+    if problem:
+        raise pytest.UsageError(f"responses-conformance: {problem}")
+    try:
+        expectations = outputs.load_expectations()
+    except ExpectationsError as exc:
+        raise pytest.UsageError(f"responses-conformance: {exc}") from None
+    snapshot_dir = None
+    if get(_option("--conformance-snapshots")):
+        snapshot_dir = Path(config.rootpath) / (get(_option("--conformance-snapshot-dir")) or _option("--conformance-snapshot-dir").default)
+    suite = Suite(settings, outputs.fail_on, outputs, expectations, snapshot_dir)
+    config.stash[_SUITE] = suite
+    if not hasattr(config, "workerinput"):
+        config.pluginmanager.register(_Collector(suite), "responses-conformance-collector")
 
 
 def _suite(config: pytest.Config) -> Any:
@@ -92,18 +112,36 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     items[:0] = collect_items(session, suite)
 
 
+class _Collector:
+    """Registered on the controller of an active run: sees every item's report, xdist's too."""
+
+    def __init__(self, suite: Any) -> None:
+        self.suite = suite
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when == "call" and report.user_properties:
+            from conformance._pytest import record_report
+
+            record_report(self.suite, report)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    suite = _suite(session.config)
+    if suite is None or hasattr(session.config, "workerinput"):
+        return
+    from conformance._pytest import finish_session
+
+    finish_session(suite, session)
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> Any:
     yield
     suite = _suite(config)
     if suite is None or hasattr(config, "workerinput"):
         return
-    from conformance._pytest import record_report, terminal_summary
+    from conformance._pytest import terminal_summary
 
-    for reports in terminalreporter.stats.values():
-        for report in reports:
-            if isinstance(report, pytest.TestReport) and report.when == "call":
-                record_report(suite, report)
     terminal_summary(suite, terminalreporter)
 
 

@@ -68,6 +68,7 @@ def render_report(
     profile: str = "openai",
     load_errors: Sequence[str] = (),
     detail_limit: int = 60,
+    show_findings: bool = True,
 ) -> None:
     """Print the summary table and the failures of a run (``results``: CassetteResult objects)."""
     groups = sorted({spec.group for spec in REGISTRY.values()})
@@ -80,7 +81,7 @@ def render_report(
     for result in results:
         row: list[Text | str] = [result.cassette_id]
         for g in groups:
-            cell = [(o.skipped, o.findings) for cid, o in result.outcomes.items() if REGISTRY[cid].group == g]
+            cell = [(o.skipped, o.findings) for cid, o in result.outcomes.items() if cid.split(".", 1)[0] == g]
             row.append(_cell(cell))
         table.add_row(*row)
         for f in result.findings():
@@ -89,7 +90,7 @@ def render_report(
     for err in load_errors:
         console.print(Text(f"cassette error: {err}", style="bold red"))
     failures = [f for r in results for f in r.findings() if f.severity is not Severity.INFO]
-    if failures:
+    if failures and show_findings:
         console.rule("findings")
         shown_repro: set[str] = set()
         for f in failures[:detail_limit]:
