@@ -87,6 +87,7 @@ def proxy_litellm(session: nox.Session) -> None:
     proxy's own log (-proxy.log). Extra arguments go to pytest, e.g.
     `nox -s proxy-litellm -- --update-expectations`.
     """
+    import shlex
     from pathlib import Path
 
     root = Path(__file__).resolve().parent
@@ -109,8 +110,10 @@ def proxy_litellm(session: nox.Session) -> None:
     reports.mkdir(exist_ok=True)
     log = reports / "litellm-proxy.log"
     log.write_text("")
-    # LiteLLM logs a traceback per upstream error; its stderr goes to a file (and the CI artifact).
-    proxy = f"{venv / 'bin' / 'litellm'} --config {config} --host {{host}} --port {{port}} 2>>{log}"
+    # LiteLLM logs a traceback per upstream error: its stderr goes to a file (a CI artifact), not to
+    # the pipe the harness only reads when a proxy dies at start (a full pipe would block LiteLLM).
+    q = shlex.quote
+    proxy = f"{q(str(venv / 'bin' / 'litellm'))} --config {q(str(config))} --host {{host}} --port {{port}} 2>>{q(str(log))}"
     session.chdir(run_dir)
     session.run(
         "pytest",
