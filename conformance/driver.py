@@ -97,7 +97,8 @@ def drive(
             ) as response:
                 holder["response"] = response
                 inbox.put(("head", response.status_code, dict(response.headers)))
-                for data in response.iter_raw():
+                # Decoded as a client decodes it (gzip/deflate per Content-Encoding), chunk by chunk.
+                for data in response.iter_bytes():
                     if abort.is_set():
                         return
                     if data:

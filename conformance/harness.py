@@ -27,7 +27,14 @@ from urllib.parse import urlparse
 import httpx
 
 from conformance._model import Exchange, Finding, Severity
-from conformance.cassette import Cassette, CassetteError, Interaction, Turn, _decode_chunk, load_cassettes
+from conformance.cassette import (
+    Cassette,
+    CassetteError,
+    Interaction,
+    Turn,
+    _decode_chunk,
+    load_cassettes,
+)
 from conformance.checks import REGISTRY, Context, Outcome, run_checks
 from conformance.checks._registry import status_matches
 from conformance.driver import Limits, drive
@@ -167,14 +174,15 @@ def _merge(into: dict[str, Outcome], more: dict[str, Outcome]) -> None:
             into[cid].skipped = None
 
 
-def _wait_for_port(url: str, timeout: float, proc: subprocess.Popen[bytes] | None = None) -> None:
+def _wait_for_port(url: str, timeout: float, proxy: _ProxyProcess | None = None) -> None:
     parsed = urlparse(url)
     host, port = parsed.hostname or "127.0.0.1", parsed.port or (443 if parsed.scheme == "https" else 80)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            err = proc.stderr.read().decode("utf-8", "replace")[-2000:] if proc.stderr else ""
-            raise HarnessError(f"the proxy command exited with code {proc.returncode} before answering: {err.strip()}")
+        if proxy is not None and proxy.proc.poll() is not None:
+            raise HarnessError(
+                f"the proxy command exited with code {proxy.proc.returncode} before answering: {proxy.output_tail()}"
+            )
         try:
             with socket.create_connection((host, port), timeout=1.0):
                 return
@@ -184,17 +192,29 @@ def _wait_for_port(url: str, timeout: float, proc: subprocess.Popen[bytes] | Non
 
 
 class _ProxyProcess:
+    """The proxy under test as a child process; its output goes to a file, never to a pipe.
+
+    A pipe nobody reads fills up (LiteLLM logs a traceback per upstream error) and then blocks
+    the proxy on its next write, which looks exactly like a stalled stream.
+    """
+
     def __init__(self, cmd: str, env: dict[str, str]) -> None:
         self.cmd = cmd
         self.log = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the process
         self.proc = subprocess.Popen(
             shlex.split(cmd),
             stdout=self.log,
-            stderr=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             env=env,
             start_new_session=True,
         )
+
+    def output_tail(self, limit: int = 2000) -> str:
+        self.log.seek(0, os.SEEK_END)
+        size = self.log.tell()
+        self.log.seek(max(size - limit, 0))
+        return self.log.read().decode("utf-8", "replace").strip()
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -205,8 +225,6 @@ class _ProxyProcess:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(timeout=5)
-        if self.proc.stderr:
-            self.proc.stderr.close()
         self.log.close()
 
 
@@ -283,7 +301,7 @@ class Harness:
                 raise HarnessError(f"cannot start --proxy-cmd {cmd!r}: {exc}") from None
             self._stoppers.append(proc.stop)
             self.proxy_url = (s.proxy_url or "http://127.0.0.1:{port}/v1").format(**fill)
-            _wait_for_port(self.proxy_url, s.proxy_startup_timeout, proc.proc)
+            _wait_for_port(self.proxy_url, s.proxy_startup_timeout, proc)
         elif s.proxy_url:
             self.proxy_url = s.proxy_url
             self.preflight()

@@ -142,7 +142,8 @@ def terminal_output(ctx: Context) -> Iterator[Issue]:
         return
     resp = term.data.get("response")
     out = resp.get("output") if isinstance(resp, dict) else None
-    done_items = [item.done for item in sorted(ctx.analysis.items.values(), key=lambda i: i.done_at or 0) if item.done is not None]
+    # ``output`` is in output_index order (the order items were added), whatever order they closed in.
+    done_items = [item.done for item in sorted(ctx.analysis.items.values(), key=lambda i: i.ordinal) if item.done is not None]
     if not isinstance(out, list):
         yield Issue("the terminal response has no `output` array", term.index, pointer="/response/output", expected=f"{len(done_items)} items", actual=out)
         return

@@ -59,8 +59,10 @@ def body_is_response(ctx: Context) -> Iterator[Issue]:
 
 def _normalised(value: Any, top: bool = True) -> Any:
     if isinstance(value, dict):
+        # An absent field and a null one mean the same to every client (``error`` omitted on a
+        # stream vs ``"error": null`` in a body), so nulls are dropped before comparing.
         drop = _VOLATILE if top else frozenset({"id"})
-        return {k: _normalised(v, False) for k, v in value.items() if k not in drop}
+        return {k: _normalised(v, False) for k, v in value.items() if k not in drop and v is not None}
     if isinstance(value, list):
         return [_normalised(v, False) for v in value]
     return value

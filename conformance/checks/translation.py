@@ -24,14 +24,13 @@ _TEXT_PARTS = {"input_text": "text", "output_text": "text", "text": "text", "ref
 _MEDIA = ("input_image", "input_file")
 _CHAT_MEDIA = ("image_url", "file", "input_audio")
 # Responses-only request fields that mean nothing to (or are rejected by) a chat upstream.
+# `store`, `metadata`, `prompt_cache_key` and `prompt_cache_retention` are Chat Completions
+# parameters too (openai-python's chat completion_create_params), so forwarding them is allowed.
 RESPONSES_ONLY = (
     "input",
     "instructions",
     "include",
     "previous_response_id",
-    "store",
-    "prompt_cache_key",
-    "prompt_cache_retention",
     "text",
     "max_output_tokens",
     "truncation",
@@ -646,7 +645,7 @@ def previous_response_id(ctx: Context) -> Iterator[Issue]:
                 missing.append(f"its tool call {call.id}")
     if missing:
         yield Issue(
-            "previous_response_id was accepted (HTTP 200) but the upstream request lacks " + ", ".join(missing) + ": the id was silently ignored",
+            "previous_response_id was accepted (HTTP 200) but the upstream request lacks " + ", ".join(missing) + ": the earlier turn was not (fully) restored",
             pointer="/messages",
             expected="the earlier turn's input and output",
             actual=[{"role": m.get("role"), "text": _clip(t, 60)} for m, t in zip(msgs, texts, strict=False)],

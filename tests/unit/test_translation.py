@@ -129,7 +129,7 @@ CASES: dict[str, tuple[Chat, set[str]]] = {
     "response-format-dropped": (m(lambda c: c.pop("response_format")), {"translation.response_format"}),
     "schema-changed": (m(lambda c: c["response_format"]["json_schema"].update(schema={})), {"translation.response_format"}),
     "no-include-usage": (m(lambda c: c.pop("stream_options")), {"translation.stream_usage"}),
-    "store-leaked": (m(lambda c: c.update(store=False, prompt_cache_key="k")), {"translation.no_responses_fields"}),
+    "include-leaked": (m(lambda c: c.update(include=["reasoning.encrypted_content"], truncation="disabled")), {"translation.no_responses_fields"}),
     "reasoning-content-dropped": (m(lambda c: c["messages"][2].pop("reasoning_content")), {"translation.reasoning_history"}),
 }
 
@@ -160,11 +160,17 @@ def test_equivalent_translations_pass() -> None:
 
 
 def test_skip_and_ignore_from_the_cassette() -> None:
-    chat = m(lambda c: c.update(store=False))
+    chat = m(lambda c: c.update(include=["x"]))
     assert fired(HISTORY, chat) == {"translation.no_responses_fields"}
-    assert fired(HISTORY, chat, translation={"ignore": ["store"]}) == set()
+    assert fired(HISTORY, chat, translation={"ignore": ["include"]}) == set()
     assert fired(HISTORY, chat, translation={"skip": ["translation.no_responses_fields"]}) == set()
     assert fired(HISTORY, m(lambda c: c["messages"][2].pop("reasoning_content"))) == set()  # not required here
+
+
+def test_chat_completions_parameters_may_be_forwarded() -> None:
+    """store, metadata and prompt caching are Chat Completions parameters too."""
+    chat = m(lambda c: c.update(store=False, metadata={"a": "b"}, prompt_cache_key="k", prompt_cache_retention="24h"))
+    assert fired(HISTORY, chat, translation={"require": ["reasoning_content"]}) == set()
 
 
 def test_tool_choice_without_tools() -> None:
