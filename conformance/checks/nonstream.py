@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -12,7 +13,35 @@ from conformance.checks.oracle import produced
 from conformance.schema import load_schemas
 
 # Fields that legitimately differ between two answers to the same request.
-_VOLATILE = frozenset({"id", "created_at", "completed_at", "output_text"})
+# `model` may be the requested alias in one answer and the upstream's resolved name in the other:
+# both are "the model used" to every client.
+_VOLATILE = frozenset({"id", "created_at", "completed_at", "output_text", "model"})
+
+
+# Maps whose keys are the user's, not the API's: compared whole.
+_FREE_FORM = frozenset({"metadata", "parameters", "schema"})
+
+
+@functools.lru_cache(maxsize=1)
+def _known_fields() -> frozenset[str]:
+    """Every property name the Responses schemas define; anything else is a vendor extension."""
+    schemas = load_schemas()
+    names: set[str] = set()
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            props = node.get("properties")
+            if isinstance(props, dict):
+                names.update(props)
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    for name in schemas.names():
+        walk(schemas.document(name))
+    return frozenset(names)
 
 
 def _list(value: Any) -> list[Any]:
@@ -61,8 +90,14 @@ def _normalised(value: Any, top: bool = True) -> Any:
     if isinstance(value, dict):
         # An absent field and a null one mean the same to every client (``error`` omitted on a
         # stream vs ``"error": null`` in a body), so nulls are dropped before comparing.
+        # Vendor extensions (LiteLLM's `usage.cost`, `text_tokens`, …) are not the API's to compare.
         drop = _VOLATILE if top else frozenset({"id"})
-        return {k: _normalised(v, False) for k, v in value.items() if k not in drop and v is not None}
+        known = _known_fields()
+        return {
+            k: (v if k in _FREE_FORM else _normalised(v, False))
+            for k, v in value.items()
+            if k not in drop and v is not None and k in known
+        }
     if isinstance(value, list):
         return [_normalised(v, False) for v in value]
     return value

@@ -388,6 +388,8 @@ def test_nonstream_body_checks() -> None:
     assert fired_body(dict(body, output_text="Hello")) == {"nonstream.output_text"}
     assert fired_body({k: v for k, v in body.items() if k != "created_at"}) == {"nonstream.body_is_response"}
     assert fired_body(dict(body, metadata={"x": "y"})) == {"nonstream.matches_stream"}
+    # Vendor extensions, nulls for absent fields, and the model alias are no difference.
+    assert fired_body(dict(body, usage=dict(body["usage"], cost=0.1), error=None, model="m-2024-01-01")) == set()
     assert fired_body(dict(body, output=[])) == {"nonstream.matches_stream", "oracle.text", "oracle.tool_calls"}
     assert fired_body(body, ct="text/event-stream") == {"nonstream.body_is_response"}
     ex = body_exchange(b"not json")
