@@ -15,6 +15,9 @@ from rich.console import Console
 from rich.table import Table
 
 from conformance.checks import PROFILES, REGISTRY
+from conformance.commands import check as check_command
+from conformance.commands import record as record_command
+from conformance.commands import report as report_command
 from conformance.harness import Harness, HarnessError
 from conformance.options import OPTIONS, Option, settings_from
 from conformance.report import render_report
@@ -107,10 +110,11 @@ def _faults(console: Console) -> int:
 
 # More subcommands: each entry adds its parsers to the subparsers object and returns
 # {command name: handler(args, console) -> exit code}. Keep each command in its own module.
-_EXTRA_COMMANDS: list[Callable[[Any], dict[str, Callable[[argparse.Namespace, Console], int]]]] = []
-_EXTRA_COMMANDS.append(__import__("conformance.commands.record", fromlist=["register"]).register)
-_EXTRA_COMMANDS.append(__import__("conformance.commands.check", fromlist=["register"]).register)
-_EXTRA_COMMANDS.append(__import__("conformance.commands.report", fromlist=["register"]).register)
+_EXTRA_COMMANDS: list[Callable[[Any], dict[str, Callable[[argparse.Namespace, Console], int]]]] = [
+    record_command.register,
+    check_command.register,
+    report_command.register,
+]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
