@@ -30,6 +30,7 @@ from conformance.oracle import chat_completion_body, expect
 __all__ = ["FakeUpstream", "UpstreamLogEntry"]
 
 MAX_REQUEST_BYTES = 16 * 1024 * 1024
+_CUT_GRACE = 0.2  # seconds between the last chunk and a cassette's connection cut
 REDACTED_HEADERS = frozenset({"authorization", "api-key", "x-api-key", "cookie", "proxy-authorization"})
 
 
@@ -220,6 +221,10 @@ class _Handler(BaseHTTPRequestHandler):
                     self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
                     self.wfile.flush()
             if interaction.end == "cut":
+                # Let the proxy read what was sent before the connection drops, as on a real
+                # network: a cut in the same instant as the last chunk makes the proxy's view of
+                # the stream (chunks first, or only the failure) a matter of scheduling luck.
+                self.state.stopping.wait(_CUT_GRACE)
                 self.close_connection = True
                 self.connection.shutdown(socket.SHUT_RDWR)
                 return
