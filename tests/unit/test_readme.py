@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from conformance.checks import REGISTRY
 from conformance.options import OPTIONS, markdown_table
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -24,3 +25,7 @@ def test_ci_runs_the_readme_test_command() -> None:
     command = "python3 -m venv .venv && . .venv/bin/activate && pip install nox && nox -s tests"
     assert command in README
     assert command in (ROOT / ".ci" / "run").read_text("utf-8")
+
+
+def test_check_count_in_the_introduction() -> None:
+    assert f"against {len(REGISTRY)} documented rules" in README
