@@ -21,21 +21,18 @@ import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-
-import jsonschema
 
 from conformance._model import Chunk, Exchange, TransportError
 from conformance.cassette import (
     Interaction,
     Turn,
     chat_message_text,
+    first_error,
     parse_cassette,
     request_match_key,
 )
-from conformance.resources import schemas_dir
 
 if TYPE_CHECKING:
     from conformance.cassette import Cassette
@@ -145,18 +142,6 @@ def capture_document(client: Record, upstream: Sequence[Record], redactor: Redac
 
 
 # -- reading -----------------------------------------------------------------------------------
-@lru_cache(maxsize=1)
-def _validator() -> jsonschema.protocols.Validator:
-    schema = json.loads((schemas_dir() / "capture.schema.json").read_text("utf-8"))
-    cls = jsonschema.validators.validator_for(schema)
-    validator: jsonschema.protocols.Validator = cls(schema)
-    return validator
-
-
-def _path(parts: Iterable[str | int]) -> str:
-    return "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in parts)
-
-
 def _chunk(data: dict[str, Any], where: str) -> Chunk:
     if "b64" in data:
         try:
@@ -184,10 +169,9 @@ def _leg(data: dict[str, Any], where: str) -> Leg:
 
 def parse_capture(data: Any, source: str = "<memory>") -> Capture:
     """Validate a decoded capture document and build the model."""
-    errors = sorted(_validator().iter_errors(data), key=lambda e: (len(e.absolute_path), str(e.absolute_path)))
-    if errors:
-        err = errors[0]
-        raise CaptureError(f"{source}: not a valid capture: {_path(err.absolute_path)}: {err.message}")
+    problem = first_error(data, "capture.schema.json")
+    if problem is not None:
+        raise CaptureError(f"{source}: not a valid capture: {problem[0]}: {problem[1]}")
     return Capture(
         id=data["id"],
         responses=_leg(data["responses"], f"{source}: $.responses"),

@@ -11,7 +11,7 @@ import binascii
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -84,12 +84,21 @@ class Cassette:
         return self.id
 
 
-@lru_cache(maxsize=1)
-def _validator() -> jsonschema.protocols.Validator:
-    schema = json.loads((schemas_dir() / "cassette.schema.json").read_text("utf-8"))
+@cache
+def file_validator(filename: str) -> jsonschema.protocols.Validator:
+    """A validator for one of our file formats (``schemas/<filename>``), built once."""
+    schema = json.loads((schemas_dir() / filename).read_text("utf-8"))
     cls = jsonschema.validators.validator_for(schema)
     validator: jsonschema.protocols.Validator = cls(schema)
     return validator
+
+
+def first_error(data: Any, filename: str) -> tuple[str, str, int] | None:
+    """(JSON path, message, total count) of the first schema problem of ``data``, or None."""
+    errors = sorted(file_validator(filename).iter_errors(data), key=lambda e: (len(e.absolute_path), str(e.absolute_path)))
+    if not errors:
+        return None
+    return _json_path(errors[0].absolute_path), errors[0].message, len(errors)
 
 
 def _json_path(parts: Iterable[str | int]) -> str:
@@ -148,11 +157,11 @@ def _decode_chunk(chunk: dict[str, Any], where: str) -> tuple[float, bytes]:
 
 def parse_cassette(data: Any, source: str = "<memory>", path: Path | None = None) -> Cassette:
     """Validate a decoded cassette document and build the model."""
-    errors = sorted(_validator().iter_errors(data), key=lambda e: (len(e.absolute_path), str(e.absolute_path)))
-    if errors:
-        err = errors[0]
-        more = f" (and {len(errors) - 1} more problems)" if len(errors) > 1 else ""
-        raise CassetteError(f"{source}: {_json_path(err.absolute_path)}: {err.message}{more}")
+    problem = first_error(data, "cassette.schema.json")
+    if problem is not None:
+        where, message, count = problem
+        more = f" (and {count - 1} more problems)" if count > 1 else ""
+        raise CassetteError(f"{source}: {where}: {message}{more}")
     turns = []
     for t_index, turn in enumerate(data["turns"]):
         interactions = []
