@@ -35,7 +35,7 @@ from conformance.cassette import (
     _decode_chunk,
     load_cassettes,
 )
-from conformance.checks import REGISTRY, Context, Outcome, run_checks
+from conformance.checks import Context, Outcome, run_checks
 from conformance.checks._registry import status_matches
 from conformance.driver import Limits, drive
 from conformance.oracle import response_of
@@ -84,7 +84,7 @@ class CassetteResult:
     outcomes: dict[str, Outcome]
     error: str | None = None
 
-    def findings(self, profile_failing: Severity = Severity.ERROR) -> list[Finding]:
+    def findings(self) -> list[Finding]:
         return [f for o in self.outcomes.values() for f in o.findings]
 
     def failing(self, threshold: Severity = Severity.ERROR) -> list[Finding]:
@@ -502,7 +502,3 @@ class Harness:
                 self._check(outcomes, whole, context, select)
             streamed.append(exchange)
         return CassetteResult(cassette.id, exchanges, outcomes, error)
-
-
-def known_check_ids() -> list[str]:
-    return sorted(REGISTRY)

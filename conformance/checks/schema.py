@@ -10,16 +10,13 @@ from functools import cached_property
 from conformance.checks._registry import Context, Issue, check
 from conformance.schema import SchemaViolation, load_schemas
 
-_ITEM_ROOTS = ("/item",)
-_PART_ROOTS = ("/part",)
-
 
 def _area(pointer: str) -> str:
     if pointer.startswith("/response"):
         return "response"
-    if pointer.startswith(_ITEM_ROOTS):
+    if pointer.startswith("/item"):
         return "item"
-    if pointer.startswith(_PART_ROOTS):
+    if pointer.startswith("/part"):
         return "part"
     return "event"
 
