@@ -38,8 +38,9 @@ from conformance.cassette import (
 from conformance.checks import Context, Outcome, run_checks
 from conformance.checks._registry import status_matches
 from conformance.driver import Limits, drive
+from conformance.http_server import ServerThreadError
 from conformance.oracle import response_of
-from conformance.upstream import FakeUpstream
+from conformance.upstream import FakeUpstream, expecting
 
 __all__ = ["CassetteResult", "Harness", "HarnessError", "Settings", "free_port"]
 
@@ -384,15 +385,19 @@ class Harness:
         s = self.settings
         t0 = time.time() - 0.001
         raw = turn.body
-        exchange = drive(
-            self.responses_url,
-            request,
-            headers=self._headers(),
-            limits=s.limits,
-            cassette_id=cassette.id,
-            turn=turn.index,
-            content=raw.encode("utf-8") if raw is not None else None,
-        )
+        try:  # upstream hook: the turn is in flight while its request is sent; server-thread bugs raise
+            with expecting(None if s.live else self.upstream_url, cassette.id, turn.index, client=self.control):
+                exchange = drive(
+                    self.responses_url,
+                    request,
+                    headers=self._headers(),
+                    limits=s.limits,
+                    cassette_id=cassette.id,
+                    turn=turn.index,
+                    content=raw.encode("utf-8") if raw is not None else None,
+                )
+        except ServerThreadError as exc:
+            raise HarnessError(str(exc)) from None
         exchange.live = s.live
         exchange.raw_body = raw
         exchange.mode = "stream" if request.get("stream") is True else "nonstream"
