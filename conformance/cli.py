@@ -75,6 +75,9 @@ def _run(args: argparse.Namespace, console: Console) -> int:
             profile=settings.profile,
             load_errors=[str(e) for e in harness.load_errors],
         )
+    except HarnessError as exc:  # mid-run too (a harness server thread raised): one line, exit 2
+        console.print(f"error: {exc}", style="bold red", highlight=False)
+        return 2
     finally:
         harness.stop()
     return outputs.finish_harness(console, harness, results)
