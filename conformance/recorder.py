@@ -779,7 +779,13 @@ class _Handler(HarnessHandler):
         path = urlsplit(self.path).path
         if path in ("/__conformance/expect", "/__conformance/done"):
             # The harness's in-flight calls (conformance.upstream.expecting): nothing to match
-            # here, but `done` reports the server-thread errors of this process.
+            # here, but `done` waits until the exchanges still relaying are logged with their
+            # answer (the harness reads the log next; bounded) and reports the server-thread
+            # errors of this process.
+            if path.endswith("done"):
+                rec = self.server.recorder
+                with rec._idle:
+                    rec._idle.wait_for(lambda: rec._inflight == 0, timeout=10)
             answer = {"token": ""} if path.endswith("expect") else {"ok": True, "errors": [e.__dict__ for e in pending_errors()]}
             self._plain(200, json.dumps(answer).encode())
             return

@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import textwrap
+import time
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -278,3 +279,21 @@ def test_the_cli_exits_2_with_one_line_on_a_harness_bug(tmp_path: Path) -> None:
     )
     assert "Traceback" not in proc.stdout + proc.stderr
     assert "injected fake-upstream bug" in log.read_text("utf-8")
+
+
+def test_the_recorder_logs_the_answer_before_the_harness_reads_it(upstream: FakeUpstream, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The proxy has the whole answer before the recorder has logged it; ``done`` waits for that."""
+    from conformance.upstream import expecting
+
+    slow_finish = Recorder.finished
+
+    def finished(self: Recorder, record: Any, replayed: bool) -> None:
+        time.sleep(0.3)
+        slow_finish(self, record, replayed)
+
+    monkeypatch.setattr(Recorder, "finished", finished)
+    with Recorder(upstream.url, tmp_path, "all", write=False) as recorder:
+        with expecting(recorder.url, "weather", 0):
+            assert httpx.post(recorder.url + "/chat/completions", content=BODY).content == REPLAY
+        [entry] = recorder.log_entries(None, 0)
+        assert entry["response"] is not None and entry["response"]["status"] == 200
