@@ -262,8 +262,6 @@ class _Handler(HarnessHandler):
                     if e.t >= since and (cid is None or e.cassette_id == cid or (e.cassette_id is None and cid == "__unmatched__"))
                 ]
             self._json(200, entries)
-        elif url.path == "/__conformance/errors":
-            self._json(200, {"errors": [e.__dict__ for e in pending_errors()]})
         elif url.path.endswith("/models"):
             self._json(200, {"object": "list", "data": [{"id": "conformance-model", "object": "model", "owned_by": "conformance"}]})
         else:
