@@ -40,7 +40,7 @@ CHUNKS = [
     {"t_ms": 0, "data": 'data: {"choices":[{"index":0,"delta":{"content":"Sunny"},"finish_reason":null}]}\n\n'},
     {"t_ms": 5, "data": 'data: {"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}\n\ndata: [DONE]\n\n'},
 ]
-REPLAY = "".join(c["data"] for c in CHUNKS).encode()
+REPLAY = "".join(str(c["data"]) for c in CHUNKS).encode()
 BODY = json.dumps({"model": "m", "stream": True, "messages": [{"role": "user", "content": PROMPT}]}).encode()
 
 
