@@ -176,7 +176,7 @@ class HarnessHandler(BaseHTTPRequestHandler):
         if codings:
             if codings[-1] != "chunked":
                 raise BodyError(501, f"unsupported Transfer-Encoding {encoding!r}")
-            raw = read_chunked(self.rfile, limit)
+            raw = decode_content(read_chunked(self.rfile, limit), ", ".join(codings[:-1]), limit)
         else:
             try:
                 length = int(self.headers.get("Content-Length") or 0)

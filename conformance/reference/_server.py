@@ -399,8 +399,10 @@ class _Handler(HarnessHandler):
         try:
             self._respond(request)
         except Exception as exc:  # a bug in the bridge must still end the exchange cleanly
-            # ... and is a harness bug, raised in the run (not a finding against the proxy)
-            self.server.store_error(exc)
+            # ... and is a harness bug, raised in the run (not a finding against the proxy);
+            # a socket error is the client hanging up, which is not
+            if not isinstance(exc, OSError):
+                self.server.store_error(exc)
             if not self.answered:
                 self._json(500, _envelope(f"reference bridge bug: {exc}", "server_error"))
             self.close_connection = True

@@ -120,6 +120,13 @@ def test_chunk_extensions_and_trailers_are_read(upstream: FakeUpstream) -> None:
     assert upstream.log("weather")[0].match == "exact"
 
 
+def test_a_gzip_transfer_coding_under_chunked_is_undone(upstream: FakeUpstream) -> None:
+    head = "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"
+    _, answer = raw_exchange(upstream.port, head, chunked(gzip.compress(BODY)))
+    assert answer.startswith(b"HTTP/1.1 200")
+    assert upstream.log("weather")[0].body == json.loads(BODY)
+
+
 @pytest.mark.parametrize("coding", ["gzip", "deflate"])
 def test_an_encoded_body_is_decoded(upstream: FakeUpstream, coding: str) -> None:
     data = gzip.compress(BODY) if coding == "gzip" else zlib.compress(BODY)
