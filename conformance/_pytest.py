@@ -150,7 +150,10 @@ class CheckItem(pytest.Item):
 
     def runtest(self) -> None:
         suite = self.suite
-        result = suite.result(self.cassette)
+        try:
+            result = suite.result(self.cassette)
+        except HarnessError as exc:  # a harness bug (a server thread raised): stop the run, exit 2
+            pytest.exit(f"responses-conformance: {exc}", returncode=2)
         outcome = result.outcomes.get(self.check_id, Outcome(skipped="not run"))
         failing = [f for f in outcome.findings if f.severity.rank >= suite.fail_on.rank]
         pair = (self.cassette.id, self.check_id)

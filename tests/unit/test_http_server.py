@@ -35,6 +35,8 @@ from conformance.recorder import Recorder
 from conformance.reference import ReferenceBridge
 from conformance.upstream import FakeUpstream, _Handler
 
+pytest_plugins = ["pytester"]
+
 PROMPT = "What is the weather in Lisbon?"
 CHUNKS = [
     {"t_ms": 0, "data": 'data: {"choices":[{"index":0,"delta":{"content":"Sunny"},"finish_reason":null}]}\n\n'},
@@ -305,3 +307,15 @@ def test_the_recorder_logs_the_answer_before_the_harness_reads_it(upstream: Fake
             assert httpx.post(recorder.url + "/chat/completions", content=BODY).content == REPLAY
         [entry] = recorder.log_entries(None, 0)
         assert entry["response"] is not None and entry["response"]["status"] == 200
+
+
+def test_pytest_stops_with_exit_2_on_a_harness_bug(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(self: Any, interaction: Any) -> None:
+        raise RuntimeError("injected fake-upstream bug")
+
+    monkeypatch.setattr(_Handler, "_replay", broken)
+    source = next(c for c in load_cassettes()[0] if c.id == "openai-text-include-usage").path
+    result = pytester.runpytest("--conformance", "--cassettes", str(source), "-p", "no:cacheprovider")
+    assert result.ret == 2
+    result.stdout.fnmatch_lines(["*responses-conformance: harness bug: the fake upstream thread raised RuntimeError: injected fake-upstream bug*"])
+    assert "FAILED" not in result.stdout.str()  # no finding against the proxy
