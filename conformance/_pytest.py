@@ -153,6 +153,8 @@ class CheckItem(pytest.Item):
         try:
             result = suite.result(self.cassette)
         except HarnessError as exc:  # a harness bug (a server thread raised): stop the run, exit 2
+            if hasattr(self.config, "workerinput"):
+                raise  # an xdist worker cannot end the run: its item fails with the one line
             pytest.exit(f"responses-conformance: {exc}", returncode=2)
         outcome = result.outcomes.get(self.check_id, Outcome(skipped="not run"))
         failing = [f for f in outcome.findings if f.severity.rank >= suite.fail_on.rank]
@@ -202,6 +204,8 @@ class CheckItem(pytest.Item):
         if isinstance(excinfo.value, pytest.xfail.Exception):
             # pytest asks for a representation even of an xfail; a traceback costs ~0.3 s each.
             return str(excinfo.value)
+        if isinstance(excinfo.value, HarnessError):
+            return f"responses-conformance: {excinfo.value} (not a finding against the proxy)"
         return str(super().repr_failure(excinfo))
 
     def reportinfo(self) -> tuple[str, int | None, str]:
