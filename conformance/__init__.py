@@ -11,10 +11,10 @@ Everything the proxy does wrong is not an exception but a :class:`Finding`.
 
 from __future__ import annotations
 
-from conformance._model import Chunk, Exchange, Finding, Severity, TransportError
 from conformance.cassette import Cassette, CassetteError, load_cassette, load_cassettes
 from conformance.checks import PROFILES, REGISTRY, CheckSpec, run_checks
 from conformance.driver import Limits, drive
+from conformance.exchange import Chunk, Exchange, Finding, Severity, TransportError
 from conformance.harness import CassetteResult, Harness, HarnessError, Settings
 from conformance.report import format_finding, render_report
 from conformance.sse import SSEParser, parse_sse

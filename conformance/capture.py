@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from conformance._model import Chunk, Exchange, TransportError
 from conformance.cassette import (
     Interaction,
     Turn,
@@ -33,6 +32,7 @@ from conformance.cassette import (
     parse_cassette,
     request_match_key,
 )
+from conformance.exchange import Chunk, Exchange, TransportError
 
 if TYPE_CHECKING:
     from conformance.cassette import Cassette

@@ -26,7 +26,6 @@ from urllib.parse import urlparse
 
 import httpx
 
-from conformance._model import Exchange, Finding, Severity
 from conformance.cassette import (
     Cassette,
     CassetteError,
@@ -38,7 +37,8 @@ from conformance.cassette import (
 from conformance.checks import Context, Outcome, run_checks
 from conformance.checks._registry import status_matches
 from conformance.driver import Limits, drive
-from conformance.oracle import response_of
+from conformance.exchange import Exchange, Finding, Severity
+from conformance.expected import response_of
 from conformance.upstream import FakeUpstream
 
 __all__ = ["CassetteResult", "Harness", "HarnessError", "Settings", "free_port"]

@@ -1,7 +1,7 @@
 """pytest plugin (entry point ``pytest11``): options, hooks and fixtures only.
 
 ``pytest --proxy-url URL``, ``pytest --proxy-cmd "…"`` or ``pytest --conformance`` adds one test
-per cassette × check under ``conformance/``. The logic lives in :mod:`conformance._pytest`.
+per cassette × check under ``conformance/``. The logic lives in :mod:`conformance._pytest_items`.
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     from pathlib import Path
 
-    from conformance._pytest import Suite
+    from conformance._pytest_items import Suite
     from conformance.expectations import ExpectationsError
     from conformance.report.outputs import OutputSettings
 
@@ -87,7 +87,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     suite = _suite(session.config)
     if suite is None:
         return
-    from conformance._pytest import HarnessError
+    from conformance._pytest_items import HarnessError
 
     if hasattr(session.config, "workerinput"):
         suite.attach_worker()
@@ -107,7 +107,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     suite = _suite(config)
     if suite is None:
         return
-    from conformance._pytest import collect_items
+    from conformance._pytest_items import collect_items
 
     items[:0] = collect_items(session, suite)
 
@@ -120,7 +120,7 @@ class _Collector:
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.when == "call" and report.user_properties:
-            from conformance._pytest import record_report
+            from conformance._pytest_items import record_report
 
             record_report(self.suite, report)
 
@@ -129,7 +129,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     suite = _suite(session.config)
     if suite is None or hasattr(session.config, "workerinput"):
         return
-    from conformance._pytest import finish_session
+    from conformance._pytest_items import finish_session
 
     finish_session(suite, session)
 
@@ -140,7 +140,7 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     suite = _suite(config)
     if suite is None or hasattr(config, "workerinput"):
         return
-    from conformance._pytest import terminal_summary
+    from conformance._pytest_items import terminal_summary
 
     terminal_summary(suite, terminalreporter)
 

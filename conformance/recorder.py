@@ -48,7 +48,6 @@ from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 
-from conformance._model import Chunk
 from conformance.cassette import (
     Cassette,
     CassetteError,
@@ -57,6 +56,7 @@ from conformance.cassette import (
     parse_cassette,
     request_match_key,
 )
+from conformance.exchange import Chunk
 from conformance.upstream import FakeUpstream
 
 __all__ = [

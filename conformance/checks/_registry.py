@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from conformance._model import Exchange, Finding, Severity
 from conformance.cassette import Cassette, Interaction, Turn
 from conformance.checks._profiles import LENIENT
-from conformance.oracle import Expected, expect, response_of
+from conformance.exchange import Exchange, Finding, Severity
+from conformance.expected import Expected, expect, response_of
 from conformance.stream import Analysis, analyze
 
 __all__ = [

@@ -16,10 +16,10 @@ from typing import Any
 from rich.console import Console
 from rich.text import Text
 
-from conformance._model import Severity
 from conformance.capture import CaptureError, cassette_from_capture, check_capture, load_capture
 from conformance.cassette import CassetteError, cassette_files, load_cassette, request_match_key
 from conformance.checks import PROFILES
+from conformance.exchange import Severity
 from conformance.recorder import Redactor, SecretError, write_json_safely
 from conformance.report import render_report
 

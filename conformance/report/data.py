@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from conformance._model import Exchange, Finding, Severity
 from conformance.checks import REGISTRY, Outcome
+from conformance.exchange import Exchange, Finding, Severity
 from conformance.expectations import Judgement, Pair, Verdict, judge
 from conformance.harness import CassetteResult, Settings
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from rich.console import Console
 
-from conformance._model import Chunk, Finding
+from conformance.exchange import Chunk, Finding
 from conformance.report.data import results_from_report
 from conformance.report.terminal import format_finding, render_report
 

@@ -15,8 +15,8 @@ from typing import Any
 from rich.console import Console
 from rich.text import Text
 
-from conformance._model import Severity
 from conformance.checks import REGISTRY, Outcome
+from conformance.exchange import Severity
 from conformance.expectations import (
     Expectations,
     ExpectationsError,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conformance._model import Chunk, Exchange, TransportError
+from conformance.exchange import Chunk, Exchange, TransportError
 from conformance.resources import cassettes_dir
 from conformance.snapshots import normalise_exchanges
 

@@ -19,10 +19,10 @@ from typing import Any
 
 import pytest
 
-from conformance._model import Finding, Severity
 from conformance.cassette import Cassette, CassetteError
 from conformance.checks import REGISTRY, Outcome
 from conformance.checks._registry import _selected
+from conformance.exchange import Finding, Severity
 from conformance.expectations import (
     Expectations,
     Judgement,

@@ -25,8 +25,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from conformance._model import Exchange
 from conformance.cassette import Interaction
+from conformance.exchange import Exchange
 from conformance.sse import parse_sse
 from conformance.stream import analyze
 
