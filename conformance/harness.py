@@ -38,7 +38,7 @@ from conformance.checks import Context, Outcome, run_checks
 from conformance.checks._registry import status_matches
 from conformance.driver import Limits, drive
 from conformance.exchange import Exchange, Finding, Severity
-from conformance.expected import response_of
+from conformance.final_response import response_of
 from conformance.upstream import FakeUpstream
 
 __all__ = ["CassetteResult", "Harness", "HarnessError", "Settings", "free_port"]

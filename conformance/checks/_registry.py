@@ -21,7 +21,8 @@ from typing import Any
 from conformance.cassette import Cassette, Interaction, Turn
 from conformance.checks._profiles import LENIENT
 from conformance.exchange import Exchange, Finding, Severity
-from conformance.expected import Expected, expect, response_of
+from conformance.expected import Expected, expect
+from conformance.final_response import response_of
 from conformance.stream import Analysis, analyze
 
 __all__ = [
