@@ -32,6 +32,7 @@ from conformance.cassette import (
     parse_cassette,
     request_match_key,
 )
+from conformance.exceptions import CaptureError
 from conformance.exchange import Chunk, Exchange, TransportError
 
 if TYPE_CHECKING:
@@ -62,10 +63,6 @@ NO_UPSTREAM_REASON = (
 )
 NO_HEADERS_REASON = "offline check: the saved stream has no HTTP head (save it with `curl -i -N` to check headers)"
 _HEADER_CHECKS = ("http.content_type",)
-
-
-class CaptureError(ValueError):
-    """A file that is not a capture, an exchange or an SSE stream; the message says why."""
 
 
 @dataclass

@@ -17,6 +17,7 @@ from typing import Any
 
 import jsonschema
 
+from conformance.exceptions import CassetteError
 from conformance.resources import cassettes_dir, schemas_dir
 
 __all__ = [
@@ -31,10 +32,6 @@ __all__ = [
 ]
 
 MAX_CASSETTE_BYTES = 32 * 1024 * 1024
-
-
-class CassetteError(ValueError):
-    """A cassette file that cannot be used; the message says which file and where."""
 
 
 @dataclass

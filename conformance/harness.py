@@ -37,15 +37,12 @@ from conformance.cassette import (
 from conformance.checks import Context, Outcome, run_checks
 from conformance.checks._registry import status_matches
 from conformance.driver import Limits, drive
+from conformance.exceptions import HarnessError, PlaceholderError
 from conformance.exchange import Exchange, Finding, Severity
 from conformance.final_response import response_of
 from conformance.upstream import FakeUpstream
 
 __all__ = ["CassetteResult", "Harness", "HarnessError", "Settings", "free_port"]
-
-
-class HarnessError(RuntimeError):
-    """The harness cannot run at all (target unreachable, proxy command died); one clear line."""
 
 
 def free_port() -> int:
@@ -111,10 +108,6 @@ class CassetteResult:
                 for cid, o in data["outcomes"].items()
             },
         )
-
-
-class PlaceholderError(ValueError):
-    """A later turn refers to a value an earlier turn's answer does not have."""
 
 
 _PLACEHOLDER = re.compile(r"\{\{\s*turns\[(\d+)\]\.response((?:\.[A-Za-z_][A-Za-z0-9_]*|\[\d+\])*)\s*\}\}")

@@ -56,6 +56,7 @@ from conformance.cassette import (
     parse_cassette,
     request_match_key,
 )
+from conformance.exceptions import SecretError
 from conformance.exchange import Chunk
 from conformance.upstream import FakeUpstream
 
@@ -114,10 +115,6 @@ _HOP_BY_HOP = frozenset(
 _FRAMING = frozenset({"connection", "keep-alive", "transfer-encoding", "content-length"})
 _DROP_RESPONSE = _FRAMING | {"date"}
 MAX_BODY_BYTES = 16 * 1024 * 1024
-
-
-class SecretError(ValueError):
-    """A document still holds a key-shaped value after redaction; nothing was written."""
 
 
 @dataclass

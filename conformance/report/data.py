@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from conformance.checks import REGISTRY, Outcome
+from conformance.exceptions import ReportError
 from conformance.exchange import Exchange, Finding, Severity
 from conformance.expectations import Judgement, Pair, Verdict, judge
 from conformance.harness import CassetteResult, Settings
@@ -205,10 +206,6 @@ def write_report(path: str | Path, report: Mapping[str, Any]) -> Path:
     tmp.write_text(json.dumps(report, ensure_ascii=False, indent=1) + "\n", "utf-8")
     tmp.replace(p)
     return p
-
-
-class ReportError(ValueError):
-    """A file that is not a report this version can read; the message names the file."""
 
 
 def load_report(path: str | Path) -> dict[str, Any]:
