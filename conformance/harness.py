@@ -19,8 +19,6 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
@@ -31,15 +29,16 @@ from conformance.cassette import (
     CassetteError,
     Interaction,
     Turn,
-    _decode_chunk,
+    decode_chunk,
     load_cassettes,
 )
-from conformance.checks import Context, Outcome, run_checks
-from conformance.checks._registry import status_matches
-from conformance.driver import Limits, drive
+from conformance.checks import Context, Outcome, run_checks, status_matches
+from conformance.driver import drive
 from conformance.exceptions import HarnessError, PlaceholderError
-from conformance.exchange import Exchange, Finding, Severity
+from conformance.exchange import Exchange
 from conformance.final_response import response_of
+from conformance.options import Settings
+from conformance.run_report import CassetteResult
 from conformance.upstream import FakeUpstream
 
 __all__ = ["CassetteResult", "Harness", "HarnessError", "Settings", "free_port"]
@@ -49,65 +48,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-@dataclass
-class Settings:
-    proxy_url: str | None = None
-    proxy_cmd: str | None = None
-    proxy_startup_timeout: float = 60.0
-    upstream_url: str | None = None
-    upstream_port: int = 0
-    cassette_dirs: Sequence[str | Path] = ()
-    checks: Sequence[str] = ()
-    exclude_checks: Sequence[str] = ()
-    profile: str = "openai"
-    model: str | None = None
-    api_key: str | None = None
-    responses_path: str = "/responses"
-    replay_timing: bool = False
-    reference_faults: Sequence[str] = ()
-    live: bool = False
-    stream_only: bool = False
-    record_mode: str = "none"
-    record_dir: str = "cassettes-recorded"
-    limits: Limits = field(default_factory=Limits)
-
-
-@dataclass
-class CassetteResult:
-    cassette_id: str
-    exchanges: list[Exchange]
-    outcomes: dict[str, Outcome]
-    error: str | None = None
-
-    def findings(self) -> list[Finding]:
-        return [f for o in self.outcomes.values() for f in o.findings]
-
-    def failing(self, threshold: Severity = Severity.ERROR) -> list[Finding]:
-        return [f for f in self.findings() if f.severity.rank >= threshold.rank]
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "cassette_id": self.cassette_id,
-            "error": self.error,
-            "exchanges": [e.to_json() for e in self.exchanges],
-            "outcomes": {
-                cid: {"skipped": o.skipped, "findings": [f.to_json() for f in o.findings]} for cid, o in self.outcomes.items()
-            },
-        }
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> CassetteResult:
-        return cls(
-            cassette_id=data["cassette_id"],
-            error=data.get("error"),
-            exchanges=[Exchange.from_json(e) for e in data["exchanges"]],
-            outcomes={
-                cid: Outcome([Finding.from_json(f) for f in o["findings"]], o.get("skipped"))
-                for cid, o in data["outcomes"].items()
-            },
-        )
 
 
 _PLACEHOLDER = re.compile(r"\{\{\s*turns\[(\d+)\]\.response((?:\.[A-Za-z_][A-Za-z0-9_]*|\[\d+\])*)\s*\}\}")
@@ -224,7 +164,7 @@ class _ProxyProcess:
 def _interaction_from_log(data: dict[str, Any]) -> Interaction | None:
     """An upstream answer as the recorder logged it (cassette interaction JSON)."""
     try:
-        chunks = [_decode_chunk(c, "recorder log") for c in data["chunks"]]
+        chunks = [decode_chunk(c, "recorder log") for c in data["chunks"]]
         return Interaction(int(data["status"]), dict(data.get("headers") or {}), chunks, str(data.get("end", "clean")))
     except (KeyError, TypeError, ValueError, CassetteError):
         return None

@@ -1,7 +1,9 @@
 """pytest plugin (entry point ``pytest11``): options, hooks and fixtures only.
 
 ``pytest --proxy-url URL``, ``pytest --proxy-cmd "…"`` or ``pytest --conformance`` adds one test
-per cassette × check under ``conformance/``. The logic lives in :mod:`conformance._pytest_items`.
+per cassette × check under ``conformance/``. The logic lives in :mod:`conformance._pytest_items`
+and :mod:`conformance.pipeline`; this module imports only what option registration needs, so an
+installed but unused plugin costs a pytest run next to nothing.
 """
 
 from __future__ import annotations
@@ -57,22 +59,18 @@ def pytest_configure(config: pytest.Config) -> None:
     from pathlib import Path
 
     from conformance._pytest_items import Suite
-    from conformance.expectations import ExpectationsError
-    from conformance.report.outputs import OutputSettings
+    from conformance.exceptions import UserError
+    from conformance.options import output_settings_from
+    from conformance.pipeline import Pipeline
 
-    settings = settings_from(get)
-    outputs = OutputSettings.from_getter(get)
-    problem = outputs.check()
-    if problem:
-        raise pytest.UsageError(f"responses-conformance: {problem}")
     try:
-        expectations = outputs.load_expectations()
-    except ExpectationsError as exc:
+        pipeline = Pipeline(settings_from(get), output_settings_from(get), runner="pytest")
+    except UserError as exc:
         raise pytest.UsageError(f"responses-conformance: {exc}") from None
     snapshot_dir = None
     if get(_option("--conformance-snapshots")):
-        snapshot_dir = Path(config.rootpath) / (get(_option("--conformance-snapshot-dir")) or _option("--conformance-snapshot-dir").default)
-    suite = Suite(settings, outputs.fail_on, outputs, expectations, snapshot_dir)
+        snapshot_dir = Path(config.rootpath) / (get(_option("--conformance-snapshot-dir")) or _option("--conformance-snapshot-dir").initial())
+    suite = Suite(pipeline, snapshot_dir)
     config.stash[_SUITE] = suite
     if not hasattr(config, "workerinput"):
         config.pluginmanager.register(_Collector(suite), "responses-conformance-collector")
@@ -87,7 +85,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     suite = _suite(session.config)
     if suite is None:
         return
-    from conformance._pytest_items import HarnessError
+    from conformance.exceptions import HarnessError
 
     if hasattr(session.config, "workerinput"):
         suite.attach_worker()

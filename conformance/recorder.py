@@ -58,6 +58,7 @@ from conformance.cassette import (
 )
 from conformance.exceptions import SecretError
 from conformance.exchange import Chunk
+from conformance.slugs import slug as _slug
 from conformance.upstream import FakeUpstream
 
 __all__ = [
@@ -351,11 +352,6 @@ class Record:
             "chunks": [c.to_json() for c in self.chunks],
             "end": self.end,
         }
-
-
-def _slug(text: str, limit: int = 40) -> str:
-    words = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
-    return words[:limit].rstrip("-") or "empty"
 
 
 def _now_iso() -> str:

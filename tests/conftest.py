@@ -98,6 +98,6 @@ def stall(conn: socket.socket, seconds: float = 30.0) -> None:
 import contextlib as _contextlib  # noqa: E402
 import importlib as _importlib  # noqa: E402
 
-for _name in ("conformance._pytest_items", "conformance.reference", "conformance.snapshots", "hypothesis"):
+for _name in ("conformance._pytest_items", "conformance.reference", "conformance.cli", "conformance.snapshots", "hypothesis"):
     with _contextlib.suppress(ImportError):
         _importlib.import_module(_name)

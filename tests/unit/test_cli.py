@@ -19,7 +19,7 @@ def cli(*args: str) -> subprocess.CompletedProcess[str]:
 def test_run_against_the_reference_bridge_prints_the_report() -> None:
     proc = cli("run", "--cassettes", TOOL)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "Responses conformance — embedded reference bridge" in proc.stdout
+    assert "Responses conformance — reference bridge" in proc.stdout
     assert "openai-tool-call" in proc.stdout
     assert "0 errors" in proc.stdout
 
