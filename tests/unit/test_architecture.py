@@ -173,7 +173,7 @@ def _cycles(edges: dict[str, set[str]]) -> list[list[str]]:
                 if w == v:
                     break
             if len(comp) > 1:
-                comps.append(sorted(comp) + [sorted(comp)[0]])
+                comps.append([*sorted(comp), sorted(comp)[0]])
 
     for v in sorted(edges):
         if v not in index:
