@@ -12,8 +12,6 @@ Plain data only: this module imports nothing above :mod:`conformance.exchange` a
 from __future__ import annotations
 
 import datetime as _dt
-import importlib.metadata
-import platform
 import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -47,6 +45,8 @@ def now() -> str:
 
 
 def _version(dist: str) -> str | None:
+    import importlib.metadata  # here, not at the top: the pytest plugin imports this module
+
     try:
         return importlib.metadata.version(dist)
     except importlib.metadata.PackageNotFoundError:
@@ -55,6 +55,8 @@ def _version(dist: str) -> str | None:
 
 def versions() -> dict[str, str | None]:
     """The versions a report depends on: harness, Python, the openai SDK the schemas follow, pytest."""
+    import platform
+
     return {
         "harness": _version("responses-conformance") or VERSION,
         "python": platform.python_version(),
