@@ -58,6 +58,7 @@ def test_junit_names_carry_check_ids(pytester: pytest.Pytester) -> None:
     assert len(names) == N_CHECKS
 
 
+@pytest.mark.slow
 def test_xdist_workers_share_one_upstream(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest_subprocess("--conformance", "--cassettes", TOOL, "--cassettes", TEXT, "-n", "2", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=2 * N_RUN, skipped=2 * N_SKIPPED)
@@ -75,6 +76,7 @@ def test_bad_cassette_is_one_clear_failure_and_the_rest_runs(pytester: pytest.Py
     assert "Traceback" not in result.stdout.str()
 
 
+@pytest.mark.slow
 def test_unreachable_proxy_is_one_line_not_a_traceback(pytester: pytest.Pytester) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -92,6 +94,7 @@ def test_proxy_cmd_launches_and_stops_the_proxy(pytester: pytest.Pytester) -> No
     result.assert_outcomes(passed=N_RUN, skipped=N_SKIPPED)
 
 
+@pytest.mark.slow
 def test_proxy_cmd_that_dies_is_reported(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest_subprocess("--proxy-cmd", f"{sys.executable} -c 'import sys; sys.exit(3)'", "--cassettes", TEXT, "-p", "no:cacheprovider")
     assert result.ret == 2

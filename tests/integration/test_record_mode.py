@@ -32,6 +32,7 @@ def test_record_mode_all_writes_a_cassette_and_judges_the_real_answer(pytester: 
     assert b"Hello" in body and b"there," in body
 
 
+@pytest.mark.slow
 def test_record_mode_needs_an_upstream(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest_subprocess("--conformance", "--cassettes", TEXT, "--record-mode", "once", "-p", "no:cacheprovider")
     assert result.ret == 2

@@ -91,6 +91,7 @@ def _project(pytester: pytest.Pytester) -> list[str]:
     return ["--cassettes", "cassettes", "--checks", "lifecycle.terminal_present", "-p", "no:cacheprovider", "--conformance-snapshots"]
 
 
+@pytest.mark.slow
 def test_snapshot_lifecycle_missing_written_matched_changed(pytester: pytest.Pytester) -> None:
     args = _project(pytester)
     snap_dir = pytester.path / "__snapshots__" / "responses-conformance"
@@ -124,6 +125,7 @@ def test_snapshot_lifecycle_missing_written_matched_changed(pytester: pytest.Pyt
     assert not any("response.completed" in e for e in stored["turns"][0]["events"])
 
 
+@pytest.mark.slow
 def test_snapshots_under_xdist_and_a_custom_dir(pytester: pytest.Pytester) -> None:
     args = [*_project(pytester), "--conformance-snapshot-dir", "tests/snaps"]
     result = pytester.runpytest_subprocess("--conformance", *args, "--snapshot-update", "-n", "2")

@@ -9,6 +9,7 @@ package. A test of the test runs the same analysis on small synthetic packages.
 from __future__ import annotations
 
 import ast
+import functools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -58,6 +59,7 @@ def _walk(node: ast.AST) -> Iterator[ast.AST]:
         yield from _walk(child)
 
 
+@functools.cache
 def imports(root: Path) -> list[Import]:
     """Every import inside the package at ``root`` that names a module of the same package."""
     modules = _modules(root)

@@ -213,6 +213,7 @@ def test_bad_expectation_file_is_a_usage_error(pytester: pytest.Pytester) -> Non
     assert "--update-expectations needs --expectations FILE" in result.stderr.str()
 
 
+@pytest.mark.slow
 def test_xdist_controller_judges_and_updates(pytester: pytest.Pytester, recorded: Path) -> None:
     n = len(_entries(recorded))
     result = pytester.runpytest_subprocess(
@@ -230,6 +231,7 @@ def cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "conformance.cli", *args], capture_output=True, text=True, timeout=120)
 
 
+@pytest.mark.slow
 def test_cli_run_with_expectations(tmp_path: Path) -> None:
     path = tmp_path / "e.json"
     proc = cli("run", "--cassettes", TOOL, "--reference-fault", FAULT, "--expectations", str(path), "--update-expectations")
@@ -248,6 +250,7 @@ def test_cli_run_with_expectations(tmp_path: Path) -> None:
     assert "cassette openai-tool-call, check integrity.terminal_output" in proc.stdout
 
 
+@pytest.mark.slow
 def test_cli_strict_and_bad_file(tmp_path: Path) -> None:
     path = tmp_path / "e.json"
     path.write_text(json.dumps({"version": 1, "target": "x", "known_failures": [{"cassette": "openai-tool-call", "check": "integrity.terminal_output"}]}), "utf-8")

@@ -62,6 +62,7 @@ def test_schema_is_a_valid_draft_2020_12_schema() -> None:
     jsonschema.Draft202012Validator.check_schema(SCHEMA)
 
 
+@pytest.mark.slow
 def test_cli_reports_validate_and_carry_everything(cli_reports: Path) -> None:
     clean, fault = load_report(cli_reports / "clean.json"), load_report(cli_reports / "fault.json")
     validate(clean)
@@ -88,6 +89,7 @@ def test_cli_reports_validate_and_carry_everything(cli_reports: Path) -> None:
     assert fault["checks"]["integrity.terminal_output"]["classes"] == list(REGISTRY["integrity.terminal_output"].classes)
 
 
+@pytest.mark.slow
 def test_pytest_report_under_xdist_validates_and_matches_the_tests(pytester: pytest.Pytester) -> None:
     report_path, junit = pytester.path / "out" / "r.json", pytester.path / "junit.xml"
     result = pytester.runpytest_subprocess(
@@ -208,6 +210,7 @@ def test_fixture_report_is_valid() -> None:
 # ------------------------------------------------------------------ matrix
 
 
+@pytest.mark.slow
 def test_matrix_command_prints_and_writes_markdown(cli_reports: Path, tmp_path: Path) -> None:
     out = tmp_path / "matrix.md"
     proc = cli("report", "matrix", str(cli_reports / "clean.json"), str(cli_reports / "fault.json"), "-o", str(out))
@@ -222,6 +225,7 @@ def test_matrix_command_prints_and_writes_markdown(cli_reports: Path, tmp_path: 
     assert md.splitlines()[-1] == f"| **checks passed** | | **{n}/{n}** | **{n - 1}/{n}** |"
 
 
+@pytest.mark.slow
 def test_matrix_default_output_and_bad_input(cli_reports: Path, tmp_path: Path) -> None:
     proc = cli("report", "matrix", str(cli_reports / "clean.json"))
     assert proc.returncode == 0
