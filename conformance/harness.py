@@ -19,6 +19,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
@@ -29,12 +30,13 @@ from conformance.cassette import (
     CassetteError,
     Interaction,
     Turn,
+    cassette_files,
     decode_chunk,
     load_cassettes,
 )
 from conformance.checks import Context, Outcome, run_checks, status_matches
 from conformance.driver import drive
-from conformance.exceptions import HarnessError, PlaceholderError
+from conformance.exceptions import HarnessError, OptionError, PlaceholderError
 from conformance.exchange import Exchange
 from conformance.final_response import response_of
 from conformance.options import Settings
@@ -192,7 +194,15 @@ class Harness:
 
     # -- setup -----------------------------------------------------------------------------
     def load(self) -> None:
-        self.cassettes, self.load_errors = load_cassettes(self.settings.cassette_dirs or None)
+        """Load the cassettes; a ``--cassettes`` path that is missing or holds none is a usage error."""
+        dirs = list(self.settings.cassette_dirs)
+        missing = [str(d) for d in dirs if not Path(d).exists()]
+        if missing:
+            raise OptionError(f"--cassettes: no such file or directory: {', '.join(missing)}")
+        empty = [str(d) for d in dirs if not cassette_files([d])]
+        if empty:
+            raise OptionError(f"--cassettes: no cassette (*.json) in {', '.join(empty)}")
+        self.cassettes, self.load_errors = load_cassettes(dirs or None)
 
     def start(self, *, servers: bool = True) -> None:
         """Load cassettes and, when ``servers``, start the fake upstream and the target."""
@@ -212,7 +222,11 @@ class Harness:
             self._stoppers.append(recorder.stop)
             self.upstream_url = recorder.url
         elif not s.live and self.upstream_url is None:
-            self.upstream = FakeUpstream(self.cassettes, port=s.upstream_port, replay_timing=s.replay_timing).start()
+            try:
+                self.upstream = FakeUpstream(self.cassettes, port=s.upstream_port, replay_timing=s.replay_timing).start()
+            except OSError as exc:
+                where = f"127.0.0.1:{s.upstream_port}" if s.upstream_port else "127.0.0.1"
+                raise HarnessError(f"cannot start the fake upstream on {where}: {exc.strerror or exc}") from None
             self._stoppers.append(self.upstream.stop)
             self.upstream_url = self.upstream.url
         if s.proxy_cmd:
@@ -241,8 +255,11 @@ class Harness:
         else:
             from conformance.reference import ReferenceBridge
 
-            bridge = ReferenceBridge(self.upstream_url or "", faults=s.reference_faults)
-            bridge.start()
+            try:
+                bridge = ReferenceBridge(self.upstream_url or "", faults=s.reference_faults)
+                bridge.start()
+            except (OSError, ValueError) as exc:
+                raise HarnessError(f"cannot start the reference bridge: {exc}") from None
             self._stoppers.append(bridge.stop)
             self.proxy_url = bridge.url
 

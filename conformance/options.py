@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from conformance.exceptions import OptionError
 from conformance.exchange import PROFILES, Severity
 
 if TYPE_CHECKING:
@@ -102,6 +103,22 @@ class Option:
     def ini(self) -> str:
         return "conformance_" + self.dest
 
+    def convert(self, value: Any) -> Any:
+        """``value`` (from the command line or, as text, from an ini file) as this option's type.
+
+        Raises :class:`OptionError` with one line naming the option and its ini key.
+        """
+        where = f"{self.flag} (ini {self.ini})"
+        if self.kind in ("int", "float") and not isinstance(value, (int, float)):
+            try:
+                value = int(str(value).strip()) if self.kind == "int" else float(str(value).strip())
+            except ValueError:
+                what = "a whole number" if self.kind == "int" else "a number"
+                raise OptionError(f"{where}: {value!r} is not {what}") from None
+        if self.choices and value not in self.choices:
+            raise OptionError(f"{where}: unknown value {value!r}; choose one of {', '.join(self.choices)}")
+        return value
+
     def initial(self) -> Any:
         """The default value (the limits' defaults are looked up in :class:`Limits` only now)."""
         return getattr(_limits(), self.dest) if self.default is _LIMIT else self.default
@@ -159,7 +176,7 @@ def settings_from(get: Callable[[Option], Any], env: Mapping[str, str] = os.envi
     def value(flag: str) -> Any:
         opt = next(o for o in OPTIONS if o.flag == flag)
         v = get(opt)
-        return opt.initial() if v is None else v
+        return opt.initial() if v is None else opt.convert(v)
 
     from conformance.driver import Limits
 
@@ -200,7 +217,7 @@ def output_settings_from(get: Callable[[Option], Any]) -> OutputSettings:
     def value(flag: str) -> Any:
         opt = next(o for o in OPTIONS if o.flag == flag)
         v = get(opt)
-        return opt.initial() if v is None else v
+        return opt.initial() if v is None else opt.convert(v)
 
     return OutputSettings(
         target_name=value("--target-name") or None,

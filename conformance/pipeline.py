@@ -9,6 +9,7 @@ reports, so the CLI and pytest cannot disagree.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
@@ -16,16 +17,16 @@ from rich.console import Console
 
 import conformance.report as _sinks
 from conformance.cassette import Cassette
-from conformance.checks import REGISTRY
+from conformance.checks import REGISTRY, selected_checks
 from conformance.exceptions import CassetteError, OptionError
-from conformance.exchange import Outcome, Severity
+from conformance.exchange import PROFILES, Outcome, Severity
 from conformance.expectations import Expectations, Judgement, Pair, Verdict, judge_all, updated
 from conformance.harness import Harness
 from conformance.options import OutputSettings, Settings
 from conformance.report.sink import Output
 from conformance.run_report import CassetteResult, CheckInfo, RunReport, Target, now
 
-__all__ = ["Pipeline", "build_report", "first_message", "pair_outcomes", "write_report"]
+__all__ = ["Pipeline", "build_report", "check_settings", "first_message", "pair_outcomes", "write_report"]
 
 
 def _failing(outcome: Outcome, fail_on: Severity) -> bool:
@@ -100,6 +101,35 @@ def write_report(report: RunReport, out: Output) -> list[Path]:
     return written
 
 
+def _near(word: str, names: Iterable[str]) -> str:
+    close = difflib.get_close_matches(word, sorted(set(names)), n=3, cutoff=0.6)
+    return f"; did you mean {', '.join(close)}?" if close else ""
+
+
+def check_settings(settings: Settings) -> None:
+    """Every mistake in ``settings`` that can be seen before a run, as one :class:`OptionError`."""
+    if settings.profile not in PROFILES:
+        raise OptionError(f"--profile: unknown profile {settings.profile!r}; choose one of {', '.join(PROFILES)}")
+    names = [*REGISTRY, *{spec.group for spec in REGISTRY.values()}]
+    for flag, patterns in (("--checks", settings.checks), ("--exclude-checks", settings.exclude_checks)):
+        for pattern in patterns:
+            if not selected_checks([pattern], None):
+                raise OptionError(
+                    f"{flag}: {pattern!r} matches no check id, group or prefix*{_near(pattern.rstrip('*'), names)}"
+                    " (list them: responses-conformance checks)"
+                )
+    if settings.reference_faults:
+        from conformance.reference import FAULTS
+
+        for fault in settings.reference_faults:
+            if fault not in FAULTS:
+                raise OptionError(
+                    f"--reference-fault: unknown fault {fault!r}{_near(fault, FAULTS)} (list them: responses-conformance faults)"
+                )
+        if settings.proxy_url or settings.proxy_cmd:
+            raise OptionError("--reference-fault applies to the embedded reference bridge, not to --proxy-url/--proxy-cmd")
+
+
 class Pipeline:
     """One run: its settings, its harness (servers and cassettes), its expectation file.
 
@@ -113,10 +143,9 @@ class Pipeline:
         self.outputs = outputs or OutputSettings()
         self.runner = runner
         problem = self.outputs.check()
-        if problem is None and settings.reference_faults and (settings.proxy_url or settings.proxy_cmd):
-            problem = "--reference-fault applies to the embedded reference bridge, not to --proxy-url/--proxy-cmd"
         if problem is not None:
             raise OptionError(problem)
+        check_settings(settings)
         self.expectations: Expectations | None = self.outputs.load_expectations()
         self.harness = Harness(settings)
         self.started_at = now()

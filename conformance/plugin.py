@@ -53,7 +53,10 @@ def _getter(config: pytest.Config) -> Any:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "conformance: a generated Responses conformance check")
     get = _getter(config)
+    # Active with a target (or --conformance) from the command line or the ini file, or with any
+    # other of its options on the command line: `pytest --cassettes DIR` must not silently run nothing.
     active = any(get(o) for o in OPTIONS if o.flag in ("--conformance", "--proxy-url", "--proxy-cmd", "--reference-fault"))
+    active = active or any(config.getoption("conformance_" + o.dest) not in (None, False) for o in OPTIONS)
     if not active:
         return
     from pathlib import Path
@@ -85,19 +88,18 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     suite = _suite(session.config)
     if suite is None:
         return
-    from conformance.exceptions import HarnessError
+    from conformance.exceptions import UserError
 
-    if hasattr(session.config, "workerinput"):
-        suite.attach_worker()
-        return
-    if session.config.getoption("collectonly"):
-        suite.load_only()
-        return
     try:
-        suite.start_servers()
-    except HarnessError as exc:
+        if hasattr(session.config, "workerinput"):
+            suite.attach_worker()
+        elif session.config.getoption("collectonly"):
+            suite.load_only()
+        else:
+            suite.start_servers()
+    except UserError as exc:
         suite.stop()
-        pytest.exit(f"responses-conformance: {exc}", returncode=2)
+        pytest.exit(f"responses-conformance: {exc}", returncode=pytest.ExitCode.USAGE_ERROR)
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -82,7 +82,7 @@ def test_unreachable_proxy_is_one_line_not_a_traceback(pytester: pytest.Pytester
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     result = pytester.runpytest_subprocess("--proxy-url", f"http://127.0.0.1:{port}/v1", "-p", "no:cacheprovider")
-    assert result.ret == 2
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
     out = result.stdout.str() + result.stderr.str()
     assert f"cannot connect to the proxy at http://127.0.0.1:{port}/v1" in out
     assert "Traceback" not in out
@@ -97,7 +97,7 @@ def test_proxy_cmd_launches_and_stops_the_proxy(pytester: pytest.Pytester) -> No
 @pytest.mark.slow
 def test_proxy_cmd_that_dies_is_reported(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest_subprocess("--proxy-cmd", f"{sys.executable} -c 'import sys; sys.exit(3)'", "--cassettes", TEXT, "-p", "no:cacheprovider")
-    assert result.ret == 2
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stdout.fnmatch_lines(["*the proxy command exited with code 3*"])
 
 

@@ -35,5 +35,5 @@ def test_record_mode_all_writes_a_cassette_and_judges_the_real_answer(pytester: 
 @pytest.mark.slow
 def test_record_mode_needs_an_upstream(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest_subprocess("--conformance", "--cassettes", TEXT, "--record-mode", "once", "-p", "no:cacheprovider")
-    assert result.ret == 2
+    assert result.ret == pytest.ExitCode.USAGE_ERROR  # a user error: pytest's usage exit
     result.stdout.fnmatch_lines(["*--record-mode needs --upstream-url*"])
