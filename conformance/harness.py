@@ -334,6 +334,9 @@ class Harness:
         s = self.settings
         t0 = time.time() - 0.001
         raw = turn.body
+        # HOOK (issue 8 item 7, owned by the fake-upstream work): register this turn as in flight
+        # with the fake upstream here, before the request goes out, and unregister it after
+        # `drive` returns, so a changed last message still finds its turn.
         exchange = drive(
             self.responses_url,
             request,

@@ -103,6 +103,12 @@ class Option:
     def ini(self) -> str:
         return "conformance_" + self.dest
 
+    @property
+    def pytest_flag(self) -> str:
+        """The flag under pytest: every one starts with ``--conformance`` so it clashes with no other
+        plugin (``--record-mode`` is pytest-recording's, ``--profile`` pytest-profiling's)."""
+        return self.flag if self.flag.startswith("--conformance") else "--conformance-" + self.flag[2:]
+
     def convert(self, value: Any) -> Any:
         """``value`` (from the command line or, as text, from an ini file) as this option's type.
 
@@ -232,12 +238,12 @@ def output_settings_from(get: Callable[[Option], Any]) -> OutputSettings:
 
 def markdown_table() -> str:
     """The README's options table (``python -m conformance.options`` prints it)."""
-    rows = ["| option | ini key | default | what |", "|---|---|---|---|"]
+    rows = ["| pytest option | `run` option | ini key | default | what |", "|---|---|---|---|---|"]
     for o in OPTIONS:
         default = "" if o.initial() in (None, False) else f"`{o.initial()}`"
-        flag = o.flag + (f" {o.metavar}" if o.metavar else "")
-        only = " (pytest only)" if o.pytest_only else ""
-        rows.append(f"| `{flag}` | `{o.ini}` | {default} | {o.help.replace('|', '/')}{only} |")
+        meta = f" {o.metavar}" if o.metavar else ""
+        run = "" if o.pytest_only else f"`{o.flag}`"
+        rows.append(f"| `{o.pytest_flag}{meta}` | {run} | `{o.ini}` | {default} | {o.help.replace('|', '/')} |")
     return "\n".join(rows) + "\n"
 
 

@@ -1,7 +1,8 @@
 """pytest plugin (entry point ``pytest11``): options, hooks and fixtures only.
 
-``pytest --proxy-url URL``, ``pytest --proxy-cmd "…"`` or ``pytest --conformance`` adds one test
-per cassette × check under ``conformance/``. The logic lives in :mod:`conformance._pytest_items`
+``pytest --conformance-proxy-url URL``, ``pytest --conformance-proxy-cmd "…"`` or
+``pytest --conformance`` adds one test per cassette × check under ``conformance/``. Every option
+and ini key starts with ``conformance`` (``responses-conformance run`` keeps the short names). The logic lives in :mod:`conformance._pytest_items`
 and :mod:`conformance.pipeline`; this module imports only what option registration needs, so an
 installed but unused plugin costs a pytest run next to nothing.
 """
@@ -29,7 +30,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
             kwargs.update(type={"int": int, "float": float}.get(opt.kind, str), metavar=opt.metavar, default=None)
             if opt.choices:
                 kwargs["choices"] = list(opt.choices)
-        group.addoption(opt.flag, **kwargs)
+        group.addoption(opt.pytest_flag, **kwargs)
         ini_type = {"flag": "bool", "list": "linelist"}.get(opt.kind, "string")
         parser.addini(opt.ini, opt.help, type=ini_type, default=None)  # type: ignore[arg-type]
 

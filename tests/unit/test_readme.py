@@ -17,7 +17,8 @@ def test_options_table_is_current() -> None:
 
 def test_every_option_is_in_the_table() -> None:
     for opt in OPTIONS:
-        assert f"| `{opt.flag}" in README, opt.flag
+        assert f"| `{opt.pytest_flag}" in README, opt.pytest_flag
+        assert opt.pytest_only or f"| `{opt.flag}` |" in README, opt.flag
         assert f"`{opt.ini}`" in README, opt.ini
 
 

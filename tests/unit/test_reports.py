@@ -93,8 +93,8 @@ def test_cli_reports_validate_and_carry_everything(cli_reports: Path) -> None:
 def test_pytest_report_under_xdist_validates_and_matches_the_tests(pytester: pytest.Pytester) -> None:
     report_path, junit = pytester.path / "out" / "r.json", pytester.path / "junit.xml"
     result = pytester.runpytest_subprocess(
-        "--cassettes", TOOL, "--cassettes", TEXT, "-p", "no:cacheprovider", "-n", "2", "--reference-fault", FAULT,
-        "--report-json", str(report_path), f"--junitxml={junit}",
+        "--conformance-cassettes", TOOL, "--conformance-cassettes", TEXT, "-p", "no:cacheprovider", "-n", "2", "--conformance-reference-fault", FAULT,
+        "--conformance-report-json", str(report_path), f"--junitxml={junit}",
     )
     assert result.ret == 1
     report = load_report(report_path)
@@ -115,7 +115,7 @@ def test_pytest_report_under_xdist_validates_and_matches_the_tests(pytester: pyt
 
 def test_report_without_exchanges_of_deselected_checks(pytester: pytest.Pytester) -> None:
     path = pytester.path / "r.json"
-    pytester.runpytest("--conformance", "--cassettes", TOOL, "--checks", "lifecycle", "-p", "no:cacheprovider", "--report-json", str(path))
+    pytester.runpytest("--conformance", "--conformance-cassettes", TOOL, "--conformance-checks", "lifecycle", "-p", "no:cacheprovider", "--conformance-report-json", str(path))
     report = load_report(path)
     validate(report)
     ids = {chk["id"] for chk in report["cassettes"][0]["checks"]}
@@ -264,7 +264,7 @@ def test_github_actions_example_uses_real_options() -> None:
     from conformance.options import OPTIONS
 
     example = (ROOT / "examples" / "github-actions.yml").read_text("utf-8")
-    known = {o.flag for o in OPTIONS} | {"--junitxml"}
+    known = {o.pytest_flag for o in OPTIONS} | {"--junitxml"}  # the example runs pytest
     used = {word.split("=")[0] for line in example.splitlines() for word in line.split() if word.startswith("--") and "pytest" not in word}
-    harness_flags = {w for w in used if w.startswith(("--proxy", "--upstream", "--api", "--expect", "--report", "--junit"))}
+    harness_flags = {w for w in used if w.startswith(("--conformance-", "--junit"))}
     assert harness_flags and harness_flags <= known

@@ -52,7 +52,7 @@ def test_new_sink_runs_under_the_cli_and_under_pytest(
     from_cli = _rows(csv_path)
     csv_path.unlink()
 
-    result = pytester.runpytest("--cassettes", TOOL, "--reference-fault", FAULT, "-p", "no:cacheprovider")
+    result = pytester.runpytest("--conformance-cassettes", TOOL, "--conformance-reference-fault", FAULT, "-p", "no:cacheprovider")
     assert result.ret == 1
     result.stdout.fnmatch_lines([f"*report written: {csv_path}*"])
     from_pytest = _rows(csv_path)
@@ -66,7 +66,7 @@ def test_new_sink_runs_under_the_cli_and_under_pytest(
 
 def test_sinks_run_under_pytest_without_report_options(csv_path: Path, pytester: pytest.Pytester) -> None:
     """No --report-json/--report-html: the sinks still run (there used to be an early return)."""
-    result = pytester.runpytest("--cassettes", TOOL, "--conformance", "-p", "no:cacheprovider", "-k", "lifecycle")
+    result = pytester.runpytest("--conformance-cassettes", TOOL, "--conformance", "-p", "no:cacheprovider", "-k", "lifecycle")
     assert result.ret == 0
     rows = _rows(csv_path)
     assert rows[1:] and all(r[3] == "pass" or r[3] == "skip" for r in rows[1:])

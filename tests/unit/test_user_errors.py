@@ -9,9 +9,11 @@ from pathlib import Path
 import pytest
 
 from conformance import cli
+from conformance.options import OPTIONS
 from conformance.resources import cassettes_dir
 
 TOOL = str(cassettes_dir() / "tools" / "openai-tool-call.json")
+PYTEST_FLAG = {o.flag: o.pytest_flag for o in OPTIONS}
 
 
 @pytest.fixture
@@ -63,7 +65,8 @@ def test_pytest_mistake_is_the_same_line_and_a_usage_error(
     name: str, tmp_path: Path, busy_port: int, pytester: pytest.Pytester
 ) -> None:
     options, line = _mistakes(tmp_path, busy_port)[name]
-    result = pytester.runpytest("--cassettes", TOOL, *options, "-p", "no:cacheprovider")
+    under_pytest = [PYTEST_FLAG.get(o, o) for o in options]  # every pytest option has the prefix
+    result = pytester.runpytest("--conformance-cassettes", TOOL, *under_pytest, "-p", "no:cacheprovider")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     text = result.stdout.str() + result.stderr.str()
     assert line in text, text
@@ -80,7 +83,7 @@ def test_pytest_mistake_is_the_same_line_and_a_usage_error(
 )
 def test_bad_ini_value_is_a_usage_error(ini: str, line: str, pytester: pytest.Pytester) -> None:
     pytester.makeini(f"[pytest]\n{ini}\n")
-    result = pytester.runpytest("--conformance", f"--cassettes={TOOL}", "-p", "no:cacheprovider")
+    result = pytester.runpytest("--conformance", f"--conformance-cassettes={TOOL}", "-p", "no:cacheprovider")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert line in result.stderr.str()
     assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
