@@ -55,7 +55,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "conformance: a generated Responses conformance check")
     get = _getter(config)
     # Active with a target (or --conformance) from the command line or the ini file, or with any
-    # other of its options on the command line: `pytest --cassettes DIR` must not silently run nothing.
+    # other of its options on the command line: `pytest --conformance-cassettes DIR` must run them.
     active = any(get(o) for o in OPTIONS if o.flag in ("--conformance", "--proxy-url", "--proxy-cmd", "--reference-fault"))
     active = active or any(config.getoption("conformance_" + o.dest) not in (None, False) for o in OPTIONS)
     if not active:

@@ -1,4 +1,4 @@
-"""pytest --record-mode: the proxy's upstream leg goes through the recorder to a real upstream."""
+"""pytest --conformance-record-mode: the proxy's upstream leg goes through the recorder to a real upstream."""
 
 from __future__ import annotations
 
