@@ -19,7 +19,8 @@ from conformance.capture import cassette_from_capture, check_capture, load_captu
 from conformance.cassette import load_cassette, load_cassettes
 from conformance.driver import Limits, drive
 from conformance.exchange import Exchange
-from conformance.harness import Harness, Settings
+from conformance.harness import Harness
+from conformance.options import Settings
 from conformance.recorder import Recorder
 from conformance.reference import ReferenceBridge
 from conformance.sse import parse_sse
