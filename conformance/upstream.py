@@ -3,7 +3,7 @@
 The proxy under test points its Chat Completions backend here. The recorded chunks of the
 matching cassette turn are written back one by one, flushed, optionally with the recorded timing.
 A request that does not ask for a stream gets the same content as one ``chat.completion`` body
-(assembled by :mod:`conformance.oracle`). Every request is logged; ``GET
+(assembled by :mod:`conformance.expected`). Every request is logged; ``GET
 /__conformance/log?cassette=ID`` returns the log entries of one cassette, so several pytest-xdist
 workers can share one server safely.
 
@@ -42,6 +42,7 @@ from urllib.parse import parse_qs, urlparse
 import httpx
 
 from conformance.cassette import Cassette, Interaction, Turn, chat_message_text
+from conformance.expected import chat_completion_body, expect
 from conformance.http_server import (
     BodyError,
     HarnessHandler,
@@ -50,7 +51,6 @@ from conformance.http_server import (
     pending_errors,
     raise_server_errors,
 )
-from conformance.oracle import chat_completion_body, expect
 
 __all__ = ["FakeUpstream", "UpstreamLogEntry", "expecting"]
 

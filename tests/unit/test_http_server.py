@@ -21,7 +21,8 @@ import httpx
 import pytest
 
 from conformance.cassette import Cassette, load_cassettes, parse_cassette
-from conformance.harness import Harness, HarnessError, Settings
+from conformance.exceptions import HarnessError
+from conformance.harness import Harness
 from conformance.http_server import (
     BodyError,
     HarnessServer,
@@ -31,6 +32,7 @@ from conformance.http_server import (
     raise_server_errors,
     read_chunked,
 )
+from conformance.options import Settings
 from conformance.recorder import Recorder
 from conformance.reference import ReferenceBridge
 from conformance.upstream import FakeUpstream, _Handler
@@ -315,7 +317,25 @@ def test_pytest_stops_with_exit_2_on_a_harness_bug(pytester: pytest.Pytester, mo
 
     monkeypatch.setattr(_Handler, "_replay", broken)
     source = next(c for c in load_cassettes()[0] if c.id == "openai-text-include-usage").path
-    result = pytester.runpytest("--conformance", "--cassettes", str(source), "-p", "no:cacheprovider")
+    result = pytester.runpytest("--conformance", "--conformance-cassettes", str(source), "-p", "no:cacheprovider")
     assert result.ret == 2
     result.stdout.fnmatch_lines(["*responses-conformance: harness bug: the fake upstream thread raised RuntimeError: injected fake-upstream bug*"])
     assert "FAILED" not in result.stdout.str()  # no finding against the proxy
+
+
+@pytest.mark.slow
+def test_pytest_under_xdist_ends_with_exit_2_and_the_line_on_a_harness_bug(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fake upstream lives in the controller (patched here); the worker that meets the bug over
+    HTTP stops, and the controller ends the run as interrupted (exit 2), not with findings (1)."""
+
+    def broken(self: Any, interaction: Any) -> None:
+        raise RuntimeError("injected fake-upstream bug")
+
+    monkeypatch.setattr(_Handler, "_replay", broken)
+    source = next(c for c in load_cassettes()[0] if c.id == "openai-text-include-usage").path
+    result = pytester.runpytest("--conformance", "--conformance-cassettes", str(source), "-p", "no:cacheprovider", "-n", "1")
+    line = "*responses-conformance: harness bug: the fake upstream thread raised RuntimeError: injected fake-upstream bug*"
+    assert result.ret == 2, result.stdout.str()
+    result.stdout.fnmatch_lines([f"*Interrupted: {line}"])
+    assert "Traceback" not in result.stdout.str()
+    assert "1 failed" in result.stdout.str()  # the one item that met it, shown with the line; the run stopped there
