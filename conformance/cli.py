@@ -1,7 +1,8 @@
 """``responses-conformance``: run the suite and print the report; list checks and faults.
 
 Exit codes: 0 nothing at or above ``--fail-on``; 1 findings at or above it (or broken
-cassettes); 2 the run could not happen (bad option, proxy unreachable, proxy command died).
+cassettes); 2 the run could not happen (bad option, proxy unreachable, proxy command died, a
+harness server thread raised).
 """
 
 from __future__ import annotations
