@@ -36,9 +36,11 @@ def types(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Checking throughput in events/s over growing synthetic streams (one core)."""
+    """Checking throughput in events/s over growing synthetic streams (one core); fake-upstream
+    replays/s and a burst of simultaneous streams."""
     session.install("-e", ".")
     session.run("python", "benchmarks/bench_checks.py", *session.posargs)
+    session.run("python", "benchmarks/bench_upstream.py")
 
 
 @nox.session
