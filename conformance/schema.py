@@ -18,9 +18,11 @@ gives no violation. (tests/unit/test_schemas.py checks the two agree on thousand
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
+from types import CodeType
 from typing import Any, NamedTuple, cast
 from urllib.parse import urljoin
 
@@ -33,6 +35,7 @@ from jsonschema.exceptions import ValidationError
 from referencing.jsonschema import DRAFT202012
 
 from conformance.resources import schemas_dir
+from conformance.schema_cache import ValidatorCache, default_cache_dir, python_tag
 
 __all__ = ["SCHEMA_BASE_URI", "SchemaViolation", "Schemas", "load_schemas"]
 
@@ -66,10 +69,16 @@ class SchemaViolation(NamedTuple):
 
 
 class Schemas:
-    """The schema files under one directory, with validators compiled on first use."""
+    """The schema files under one directory, with validators compiled on first use.
 
-    def __init__(self, root: Path | None = None) -> None:
+    Compiled fast validators are kept in ``cache`` (default: the user's cache directory, see
+    :mod:`conformance.schema_cache`), keyed by a hash of every schema file under the root.
+    """
+
+    def __init__(self, root: Path | None = None, *, cache: ValidatorCache | None = None) -> None:
         self.root = (root if root is not None else schemas_dir()).resolve()
+        self.cache = cache if cache is not None else ValidatorCache(default_cache_dir())
+        self._digest = ""
         self._event_names: dict[str, str] = {
             path.name[: -len(_SUFFIX)]: f"events/{path.name[: -len(_SUFFIX)]}"
             for path in sorted((self.root / "events").glob(f"*{_SUFFIX}"))
@@ -197,14 +206,18 @@ class Schemas:
         """All schema files, by ``$id`` (falling back to the base URI plus the path)."""
         if self._docs is None:
             docs: dict[str, dict[str, Any]] = {}
+            digest = hashlib.sha256()
             for path in sorted(self.root.rglob(f"*{_SUFFIX}")):
                 rel = path.relative_to(self.root).as_posix()
-                doc = json.loads(path.read_text(encoding="utf-8"))
+                raw = path.read_bytes()
+                digest.update(b"%d:%s%d:" % (len(rel), rel.encode(), len(raw)) + raw)
+                doc = json.loads(raw.decode("utf-8"))
                 uri = doc.get("$id") or SCHEMA_BASE_URI + rel
                 docs[uri] = doc
                 self._names[uri] = rel[: -len(_SUFFIX)]
                 self._uris[rel[: -len(_SUFFIX)]] = uri
             self._docs = docs
+            self._digest = digest.hexdigest()
         return self._docs, self._names
 
     def _uri(self, name: str) -> str:
@@ -223,8 +236,33 @@ class Schemas:
     def _fast_validator(self, name: str) -> _FastValidator:
         fast = self._fast.get(name)
         if fast is None:
-            fast = self._fast[name] = _compile_fast(_fast_schema(self.bundle(name)))
+            fast = self._fast[name] = self._build_fast(name)
         return fast
+
+    def _build_fast(self, name: str) -> _FastValidator:
+        """The compiled validator from the disk cache, or generated, compiled and cached."""
+        self._uri(name)  # KeyError for an unknown name; loads the files (and their digest)
+        key = hashlib.sha256(
+            f"{self._digest}|{name}|{fastjsonschema.VERSION}|{_generator_version()}|{python_tag()}".encode()
+        ).hexdigest()
+        code = self.cache.load(key)
+        if code is not None:
+            validator = _run_module(code)
+            if validator is not None:
+                return validator
+        schema = _fast_schema(self.bundle(name))
+        source = _generate_fast(schema)
+        if source is None:  # pragma: no cover - a fastjsonschema whose generator internals moved
+            return cast(
+                "_FastValidator",
+                fastjsonschema.compile(schema, use_default=False, use_formats=False),
+            )
+        code = compile(source, f"<fast validator {name}>", "exec")
+        validator = _run_module(code)
+        if validator is None:  # pragma: no cover - generated code always defines it
+            raise RuntimeError(f"the generated validator of {name!r} does not load")
+        self.cache.store(key, code)
+        return validator
 
     def _slow_validator(self, name: str) -> jsonschema.protocols.Validator:
         validator = self._slow.get(name)
@@ -391,21 +429,42 @@ def _fast_schema(bundle: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-def _compile_fast(schema: dict[str, Any]) -> _FastValidator:
-    """Compile with the dispatch-aware generator; plain fastjsonschema if its internals moved."""
+def _generate_fast(schema: dict[str, Any]) -> str | None:
+    """Python source of a module defining ``_VALIDATOR``, by the dispatch-aware generator.
+
+    None when fastjsonschema's generator internals changed (the caller compiles plainly then:
+    slower, still correct).
+    """
     try:
         resolver = RefResolver.from_schema(schema, handlers={}, store={})
         generator = _FastGenerator(  # type: ignore[no-untyped-call]
             schema, resolver=resolver, use_default=False, use_formats=False
         )
-        state = generator.global_state
-        exec(generator.func_code, state)
-        validator: _FastValidator = state[resolver.get_scope_name()]
-        validator.dispatch_aware = True  # type: ignore[attr-defined]
-    # A fastjsonschema whose generator internals changed: slower, still correct.
+        code: str = generator.func_code
+        state: str = generator.global_state_code
+        return f"{state}\n{code}\n\n_VALIDATOR = {resolver.get_scope_name()}\n"
     except (AttributeError, TypeError, KeyError, NameError):  # pragma: no cover
-        validator = fastjsonschema.compile(schema, use_default=False, use_formats=False)
-    return validator
+        return None
+
+
+def _run_module(code: CodeType) -> _FastValidator | None:
+    """Execute a compiled validator module; None when it does not define a callable validator."""
+    state: dict[str, Any] = {}
+    try:
+        exec(code, state)
+    except Exception:  # a stale or foreign cache entry: the caller regenerates it
+        return None
+    validator = state.get("_VALIDATOR")
+    if not callable(validator):
+        return None
+    validator.dispatch_aware = True  # type: ignore[attr-defined]
+    return cast("_FastValidator", validator)
+
+
+@functools.lru_cache(maxsize=1)
+def _generator_version() -> str:
+    """A hash of this module's source: any change to the generator invalidates cached validators."""
+    return hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]
 
 
 class _FastGenerator(CodeGeneratorDraft2019):  # type: ignore[misc]
