@@ -89,6 +89,7 @@ class SSEParser:
     _start_line: int = 0
     _comments: int = 0
     _canon: bool = True
+    _names: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._decoder = codecs.getincrementaldecoder("utf-8")("strict")
@@ -172,7 +173,7 @@ class SSEParser:
 
     def _lines_in(self, lines: list[str]) -> list[SSEEvent]:
         out: list[SSEEvent] = []
-        pending, raw = self._data, self._lines
+        pending, raw, names = self._data, self._lines, self._names
         n = self.lines_seen
         for line in lines:
             n += 1
@@ -187,6 +188,14 @@ class SSEParser:
             elif not line and pending:
                 self.lines_seen = n
                 out.append(self._dispatch())
+            elif line[:7] == "event: " and not raw:
+                # The event name, once per name: a stream repeats a few dozen names.
+                self._start_line = n
+                raw.append(line)
+                name = line[7:]
+                self._event = names.get(name) or (
+                    names.setdefault(name, name) if len(names) < 256 else name
+                )
             else:
                 self.lines_seen = n - 1
                 self._line(line, out)
