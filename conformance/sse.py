@@ -172,34 +172,57 @@ class SSEParser:
         return out
 
     def _lines_in(self, lines: list[str]) -> list[SSEEvent]:
+        """Parse whole lines. The two lines that make up nearly every event (``event: …`` and
+        ``data: …``) and the blank line after them are handled here with the parser state in
+        locals; every other line goes through :meth:`_line` with the state written back."""
         out: list[SSEEvent] = []
         pending, raw, names = self._data, self._lines, self._names
-        n = self.lines_seen
+        n, index = self.lines_seen, self.events_seen
+        event, start, canon = self._event, self._start_line, self._canon
         for line in lines:
             n += 1
-            # Fast path for the two lines that make up nearly every stream; the rest take _line.
             if line[:6] == "data: ":
                 if not raw:
-                    self._start_line = n
+                    start = n
                 elif pending:
-                    self._canon = False
+                    canon = False
                 raw.append(line)
                 pending.append(line[6:])
             elif not line and pending:
-                self.lines_seen = n
-                out.append(self._dispatch())
+                out.append(
+                    SSEEvent(
+                        index,
+                        pending[0] if len(pending) == 1 else "\n".join(pending),
+                        event,
+                        self._id,
+                        start,
+                        True,
+                        self._comments,
+                        None if canon else "\n".join(raw),
+                    )
+                )
+                index += 1
+                pending.clear()
+                raw.clear()
+                event, canon = None, True
+                if self._comments:
+                    self._comments = 0
             elif line[:7] == "event: " and not raw:
                 # The event name, once per name: a stream repeats a few dozen names.
-                self._start_line = n
+                start = n
                 raw.append(line)
                 name = line[7:]
-                self._event = names.get(name) or (
+                event = names.get(name) or (
                     names.setdefault(name, name) if len(names) < 256 else name
                 )
             else:
-                self.lines_seen = n - 1
+                self.lines_seen, self.events_seen = n - 1, index
+                self._event, self._start_line, self._canon = event, start, canon
                 self._line(line, out)
-        self.lines_seen = n
+                index = self.events_seen
+                event, start, canon = self._event, self._start_line, self._canon
+        self.lines_seen, self.events_seen = n, index
+        self._event, self._start_line, self._canon = event, start, canon
         return out
 
     def _overflow(self, line_no: int) -> None:
