@@ -284,14 +284,19 @@ class _Machine:
         t = ev.type
         if d is None or t is None or t in LIFECYCLE_TYPES or t == "error":
             return
-        if t in _TEXT_DELTAS:
+        spec = _TEXT_DELTAS.get(t)
+        if spec is not None:
             item = self.resolve(ev, d, t)
             if item is None:
                 return
-            kind, _ = _TEXT_DELTAS[t]
-            part = self.part_for(ev, item, kind, d, t)
-            if part is None:
-                return
+            kind = spec[0]
+            # The open part straight from the index; part_for for anything it must note.
+            ci = d.get("summary_index" if kind == "summary" else "content_index")
+            part = item.parts.get((kind, ci)) if type(ci) is int else None
+            if part is None or part.added_at is None or part.done_at is not None:
+                part = self.part_for(ev, item, kind, d, t)
+                if part is None:
+                    return
             delta = d.get("delta")
             if isinstance(delta, str):
                 part.deltas.append(delta)
