@@ -12,7 +12,8 @@ validators``. Safe under concurrent workers: a file is written under a unique te
 renamed into place (atomic on POSIX and Windows), so a reader sees a whole file or none. A file
 that is truncated, corrupt or of another format fails its checksum and is rebuilt; a directory
 that cannot be written leaves the cache in memory only. Like ``__pycache__``, the files hold code
-this process runs, so the directory must be the user's own (it is created with mode 0700).
+this process runs: the directory is created with mode 0700, and one that belongs to someone else
+or that others may write to is not used at all.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ class ValidatorCache:
 
     def __init__(self, directory: Path | None) -> None:
         self.directory = directory
+        self._trusted: bool | None = None
         self.hits = 0
         self.misses = 0
         self.writes = 0
@@ -58,9 +60,21 @@ class ValidatorCache:
     def path(self, key: str) -> Path | None:
         return self.directory / f"{key}.bin" if self.directory is not None else None
 
+    def trusted(self) -> bool:
+        """Whether code may be loaded from the directory: ours, and nobody else can write to it.
+
+        A directory that does not exist yet is trusted (``store`` creates it with mode 0700).
+        """
+        if self._trusted is None:
+            self._trusted = self.directory is not None and _private(self.directory)
+        return self._trusted
+
     def load(self, key: str) -> CodeType | None:
         path = self.path(key)
         if path is None:
+            return None
+        if not self.trusted():
+            self.misses += 1
             return None
         try:
             blob = path.read_bytes()
@@ -76,7 +90,7 @@ class ValidatorCache:
 
     def store(self, key: str, code: CodeType) -> None:
         path = self.path(key)
-        if path is None:
+        if path is None or not self.trusted():
             return
         payload = marshal.dumps(code)
         blob = _MAGIC + hashlib.sha256(payload).hexdigest().encode() + b"\n" + payload
@@ -95,6 +109,19 @@ class ValidatorCache:
             if tmp is not None:
                 with contextlib.suppress(OSError):
                     os.unlink(tmp)
+
+
+def _private(directory: Path) -> bool:
+    getuid = getattr(os, "getuid", None)
+    try:
+        st = directory.stat()
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
+    if getuid is None:  # pragma: no cover - Windows: per-user profile directories
+        return True
+    return st.st_uid == getuid() and not st.st_mode & 0o022
 
 
 def _decode(blob: bytes) -> CodeType | None:

@@ -139,3 +139,15 @@ def test_the_cache_directory_follows_the_environment(
     schemas = Schemas()
     assert schemas.cache.directory is None
     assert _judge(schemas) == ([], ["/item_id"])
+
+
+def test_a_directory_others_can_write_to_is_not_loaded_from(tmp_path: Path) -> None:
+    _judge(Schemas(cache=ValidatorCache(tmp_path)))
+    tmp_path.chmod(0o777)
+    try:
+        shared = Schemas(cache=ValidatorCache(tmp_path))
+        assert _judge(shared) == ([], ["/item_id"])
+        assert shared.cache.hits == 0 and not shared.cache.trusted()
+    finally:
+        tmp_path.chmod(0o700)
+    assert ValidatorCache(tmp_path).trusted()
