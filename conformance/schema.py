@@ -143,6 +143,15 @@ class Schemas:
             return self._violations(name, instance)
         return []
 
+    def is_valid(self, name: str, instance: Any) -> bool:
+        """True when the compiled validator accepts ``instance``: a fast yes, before asking a
+        slower validator for the details of a no. False, not an error, for an unknown name."""
+        try:
+            self._fast_validator(name)(instance)
+        except (fastjsonschema.JsonSchemaValueException, RecursionError, KeyError):
+            return False
+        return True
+
     def names(self) -> list[str]:
         """Every schema name under the root, e.g. "response", "events/error"."""
         return sorted(self._load()[1].values())
