@@ -32,3 +32,23 @@ def test_the_plain_delta_takes_the_quick_path() -> None:
     assert schemas.validate_event(delta_event(logprobs=[{"token": "a", "logprob": -1.0}])) == []
     assert not quick(delta_event(output_index=True)) and not quick(delta_event(output_index=-1))
     assert _quick_validator(schemas.document("events/response.completed")) is None, "has a $ref"
+
+
+def test_cassette_files_fast_yes_agrees_with_jsonschema() -> None:
+    """first_error trusts the compiled validator's yes: it must never accept a file jsonschema
+    rejects (one-change mutants of a shipped cassette)."""
+    import itertools
+
+    from conformance.cassette import file_validator, load_cassettes
+
+    schemas = Schemas()
+    cassettes, _ = load_cassettes()
+    raw = next(c.raw for c in cassettes if len(c.turns) > 1)
+    slow = file_validator("cassette.schema.json")
+    accepted = 0
+    for mutant in itertools.islice(mutations(raw), 1500):
+        if schemas.is_valid("cassette", mutant):
+            accepted += 1
+            assert next(iter(slow.iter_errors(mutant)), None) is None, mutant
+    assert accepted > 10
+    assert not schemas.is_valid("cassette", {**raw, "format": "one"})
