@@ -57,8 +57,9 @@ class FramingIssue:
 
 
 MAX_LINE = 16 * 1024 * 1024
-"""Default cap on one SSE line, in characters (16 MiB of ASCII): four times the largest
-``response.completed`` line a 1M-token answer makes, and a quarter of the driver's byte cap."""
+"""Default cap on one SSE line, in characters (16 MiB of ASCII): room for a ``response.completed``
+line carrying a million tokens of text (about 4 MB) several times over, and a quarter of the
+driver's default byte cap (64 MiB), so a runaway line ends long before the byte cap would."""
 
 
 @dataclass
