@@ -45,8 +45,8 @@ sys.path.insert(0, str(HERE))
 
 from bench_checks import build_stream  # noqa: E402
 
-from conformance._model import Chunk, Exchange  # noqa: E402
 from conformance.checks import run_checks  # noqa: E402
+from conformance.exchange import Chunk, Exchange  # noqa: E402
 from conformance.schema import load_schemas  # noqa: E402
 from conformance.sse import SSEParser  # noqa: E402
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from test_schemas import delta_event, examples, mutations
 
 from conformance.schema import Schemas, _quick_validator
@@ -34,6 +35,7 @@ def test_the_plain_delta_takes_the_quick_path() -> None:
     assert _quick_validator(schemas.document("events/response.completed")) is None, "has a $ref"
 
 
+@pytest.mark.slow  # 1,500 mutants through jsonschema
 def test_cassette_files_fast_yes_agrees_with_jsonschema() -> None:
     """first_error trusts the compiled validator's yes: it must never accept a file jsonschema
     rejects (one-change mutants of a shipped cassette)."""

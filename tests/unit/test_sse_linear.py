@@ -16,9 +16,9 @@ from dataclasses import replace
 import pytest
 from conftest import RawServer, Script, sse_head, stall
 
-from conformance._model import Chunk, Exchange
 from conformance.checks import run_checks
 from conformance.driver import Limits, drive
+from conformance.exchange import Chunk, Exchange
 from conformance.sse import MAX_LINE, SSEEvent, SSEParser, parse_sse
 
 STREAM = (
