@@ -355,13 +355,25 @@ class Harness:
         exchange.raw_body = raw
         exchange.mode = "stream" if request.get("stream") is True else "nonstream"
         if not s.live:
-            exchange.upstream_requests = [
-                e for e in self._upstream_log({"cassette": cassette.id, "since": str(t0)}) if e.get("turn") == turn.index
-            ]
+            exchange.upstream_requests = self._turn_log(cassette.id, turn.index, t0)
             exchange.upstream_expected = self._upstream_expected(turn, exchange)
             if exchange.upstream_expected and not exchange.upstream_requests:
                 exchange.upstream_unmatched = self._upstream_log({"cassette": "__unmatched__", "since": str(t0)})
         return exchange
+
+    def _turn_log(self, cassette_id: str, turn_index: int, since: float) -> list[dict[str, Any]]:
+        """The upstream log entries of one turn. The recorder fills an entry's ``response`` only
+        once the upstream's answer has ended, which can be just after the proxy's answer has: wait
+        for it (up to 5 s), or the oracle would judge the proxy against the cassette instead."""
+        deadline = time.monotonic() + 5.0
+        while True:
+            entries = [
+                e for e in self._upstream_log({"cassette": cassette_id, "since": str(since)}) if e.get("turn") == turn_index
+            ]
+            pending = any("response" in e and e["response"] is None for e in entries)
+            if not pending or time.monotonic() >= deadline:
+                return entries
+            time.sleep(0.01)
 
     @staticmethod
     def _upstream_expected(turn: Turn, exchange: Exchange) -> int:
