@@ -22,7 +22,7 @@ import httpx
 from conformance._model import Chunk, Exchange, TransportError
 from conformance.sse import SSEParser
 
-__all__ = ["Limits", "drive"]
+__all__ = ["Limits", "accept_for", "drive"]
 
 
 @dataclass(frozen=True)
@@ -66,6 +66,15 @@ def _describe(exc: BaseException, url: str) -> TransportError:
     return TransportError("protocol", f"{type(exc).__name__}: {exc}")
 
 
+def accept_for(request: dict[str, Any]) -> str:
+    """The ``Accept`` header for a request, as the SDKs send it per mode.
+
+    openai-python sends ``application/json`` for every request; a ``stream: false`` request that
+    asked for SSE made one proxy answer an empty SSE body, a false ``nonstream`` finding.
+    """
+    return "text/event-stream, application/json" if request.get("stream") is True else "application/json"
+
+
 def drive(
     url: str,
     request: dict[str, Any],
@@ -78,7 +87,7 @@ def drive(
 ) -> Exchange:
     """Send ``request`` as JSON (or ``content``, raw bytes, when given) to ``url`` and capture the raw response."""
     exchange = Exchange(cassette_id=cassette_id, turn=turn, url=url, request=request)
-    send_headers = {"Content-Type": "application/json", "Accept": "text/event-stream, application/json"}
+    send_headers = {"Content-Type": "application/json", "Accept": accept_for(request)}
     send_headers.update(headers or {})
     exchange.request_headers = dict(send_headers)
     inbox: queue.Queue[Any] = queue.Queue()

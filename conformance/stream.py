@@ -240,7 +240,13 @@ class _Machine:
                 pointer=f"/{key_name}",
                 actual=ci,
             )
-            return None
+            if part is None and isinstance(ci, int) and not isinstance(ci, bool):
+                # Follow the part anyway (as lenient clients do), so that a closing event missing
+                # as well is still named: a missing opener must not mask a missing closer.
+                part = item.parts[(kind, ci)] = Part(kind, ci)
+            if part is None or part.done_at is not None:
+                return None
+            return part
         if part.done_at is not None:
             self.note(
                 "part_closed",
@@ -265,14 +271,34 @@ class _Machine:
             if part is None:
                 return
             delta = d.get("delta")
+            if part.text_done_at is not None:
+                # Blame the late delta, not the done text: it is left out of the concatenation.
+                self.note(
+                    "delta_after_done",
+                    ev.index,
+                    f"`{t}` ({len(delta) if isinstance(delta, str) else 0} characters) arrives after the part's text was confirmed by its `*.done` event (event {part.text_done_at})",
+                    pointer="/delta",
+                    actual=delta,
+                )
+                return
             if isinstance(delta, str):
                 part.deltas.append(delta)
             part.delta_type = t
             return
         if t == "response.function_call_arguments.delta":
             item = self.resolve(ev, d, t)
-            if item is not None and isinstance(d.get("delta"), str):
-                item.arg_deltas.append(d["delta"])
+            if item is None or not isinstance(d.get("delta"), str):
+                return
+            if item.args_done_at is not None:
+                self.note(
+                    "delta_after_done",
+                    ev.index,
+                    f"`{t}` ({len(d['delta'])} characters) for item {item.id!r} arrives after its `response.function_call_arguments.done` (event {item.args_done_at})",
+                    pointer="/delta",
+                    actual=d["delta"],
+                )
+                return
+            item.arg_deltas.append(d["delta"])
             return
         if t == "response.output_item.added":
             self.item_added(ev, d)
@@ -397,7 +423,7 @@ class _Machine:
     def part_added(self, ev: Event, item: Item, kind: str, d: dict[str, Any], t: str) -> None:
         key_name = "summary_index" if kind == "summary" else "content_index"
         ci = d.get(key_name)
-        count = sum(1 for k in item.parts if k[0] == kind)
+        count = sum(1 for k, p in item.parts.items() if k[0] == kind and p.added_at is not None)
         if not isinstance(ci, int) or isinstance(ci, bool):
             ci = count
         if ci != count:
@@ -409,10 +435,14 @@ class _Machine:
                 expected=count,
                 actual=ci,
             )
-        if (kind, ci) in item.parts:
+        part_obj = d.get("part") if isinstance(d.get("part"), dict) else None
+        known = item.parts.get((kind, ci))
+        if known is not None and known.added_at is None and known.done_at is None:
+            known.added_at, known.added = ev.index, part_obj  # opened late: part_unknown said so
+            return
+        if known is not None:
             self.note("double_open", ev.index, f"`{t}` opens {key_name} {ci} of item {item.id!r} a second time")
             return
-        part_obj = d.get("part") if isinstance(d.get("part"), dict) else None
         item.parts[(kind, ci)] = Part(kind, ci, added_at=ev.index, added=part_obj)
 
     def part_done(self, ev: Event, item: Item, kind: str, d: dict[str, Any], t: str) -> None:

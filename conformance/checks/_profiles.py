@@ -53,6 +53,7 @@ LENIENT: dict[str, tuple[str | None, str]] = {
     "items.event_targets_open_item": ("error", "ERR: py/node stream(); LOSS: AI SDK text, Codex live text"),
     "items.event_targets_open_part": ("error", "ERR: py/node stream() IndexError"),
     "items.closed_once": ("error", "LOSS: AI SDK and Codex never run a tool whose item is not done"),
+    "items.no_delta_after_done": ("error", "LOSS: clients that show deltas and those that keep the done text show different answers"),
     "items.close_order": ("warning", "no tested client fails on the close order alone"),
     "items.sequential": (None, "interleaving is legal; only strict single-item clients (pi) suffer"),
     "indices.output_index_dense": ("error", "ERR: openai-node stream() `missing output at index N`"),

@@ -792,3 +792,30 @@ _fault("R5-nonstream-no-created-at", {"nonstream.body_is_response"},
 _fault("X-no-done-sentinel", {"dialect.done_sentinel_sent"},
        "Ends the stream without data: [DONE] (Open Responses requires it).", wire="no-done")
 # fmt: on
+
+
+# -- issue 12: what real proxies showed (faults added at the end; the list above is unchanged) ---
+def _late_empty_deltas(frames: list[Frame]) -> list[Frame]:
+    """An empty delta right after each ``output_text.done`` and ``function_call_arguments.done``."""
+    out: list[Frame] = []
+    for f in frames:
+        out.append(f)
+        if not isinstance(f, dict):
+            continue
+        if f.get("type") == "response.output_text.done":
+            scope = {k: f[k] for k in ("item_id", "output_index", "content_index") if k in f}
+            out.append({"type": "response.output_text.delta", **scope, "delta": "", "logprobs": []})
+        elif f.get("type") == "response.function_call_arguments.done":
+            scope = {k: f[k] for k in ("item_id", "output_index") if k in f}
+            out.append({"type": "response.function_call_arguments.delta", **scope, "delta": ""})
+    return out
+
+
+# fmt: off
+_fault("X2-late-empty-deltas", {"items.no_delta_after_done"},
+       "An empty text delta follows each output_text.done, an empty argument delta each function_call_arguments.done.",
+       events=_late_empty_deltas)
+_fault("S3-no-part-added-no-text-done", {"items.event_targets_open_part", "items.close_order"},
+       "Neither content_part.added nor output_text.done is sent (the missing closer must still be named).",
+       events=_drop("response.content_part.added", "response.output_text.done"))
+# fmt: on
