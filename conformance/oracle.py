@@ -97,6 +97,7 @@ class _Builder:
         self.refusal: list[str] = []
         self.reasoning: list[str] = []
         self.calls: dict[tuple[str, Any], _Call] = {}
+        self.index_key: dict[int, tuple[str, Any]] = {}  # the current call of each tool-call index
         self.finish: str | None = None
         self.usage: dict[str, Any] | None = None
         self.error: str | None = None
@@ -155,13 +156,18 @@ class _Builder:
         index = frag.get("index")
         key: tuple[str, Any]
         if isinstance(index, int) and not isinstance(index, bool):
-            key = ("index", index)
+            key = self.index_key.get(index, ("index", (0, index)))
+            known = self.calls.get(key)
+            if known is not None and known.id and call_id and call_id != known.id:
+                # A new id on a used index is a new call (backends that send every call on index 0).
+                key = ("index", (key[1][0] + 1, index))
+            self.index_key[index] = key
         elif call_id:
             key = next((k for k, c in self.calls.items() if c.id == call_id), ("id", call_id))
         elif self.calls:
             key = next(reversed(self.calls))
         else:
-            key = ("index", 0)
+            key = self.index_key.get(0, ("index", (0, 0)))
         call = self.calls.get(key)
         if call is None:
             if not (call_id or name or args):
@@ -175,7 +181,8 @@ class _Builder:
             call.fragments.append(args)
 
     def tool_calls(self) -> list[ExpectedCall]:
-        ordered = sorted(self.calls.items(), key=lambda kv: (kv[0][0] != "index", kv[0][1] if kv[0][0] == "index" else 0))
+        # Indexed calls in (reuse generation, index) order, then calls known only by id, as they came.
+        ordered = sorted(self.calls.items(), key=lambda kv: (kv[0][0] != "index", kv[0][1] if kv[0][0] == "index" else (0, 0)))
         return [ExpectedCall(c.id, c.name, "".join(c.fragments)) for _, c in ordered]
 
 

@@ -815,6 +815,9 @@ def _late_empty_deltas(frames: list[Frame]) -> list[Frame]:
 _fault("X2-late-empty-deltas", {"items.no_delta_after_done"},
        "An empty text delta follows each output_text.done, an empty argument delta each function_call_arguments.done.",
        events=_late_empty_deltas)
+_fault("T2-reused-index-merged", {"oracle.tool_calls"},
+       "Keys tool-call fragments by index alone: a second call sent on a used index with a new id is merged into the first.",
+       machine={"merge_reused_index": True})
 _fault("S3-no-part-added-no-text-done", {"items.event_targets_open_part", "items.close_order"},
        "Neither content_part.added nor output_text.done is sent (the missing closer must still be named).",
        events=_drop("response.content_part.added", "response.output_text.done"))
