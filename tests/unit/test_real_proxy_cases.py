@@ -1,0 +1,189 @@
+"""What nine real proxies and llama.cpp showed (issue 12): each false alarm is gone, each missed
+bug is found. One test (or a few) per item, on crafted streams and requests; the named faults of
+the reference bridge that prove the same checks run in ``tests/integration/test_fault_zoo.py``."""
+
+from __future__ import annotations
+
+import copy
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, ClassVar
+
+from test_checks import by_type, clean_events, encode, exchange
+from test_translation import HISTORY, cassette, clean
+
+from conformance._model import Chunk, Exchange
+from conformance.checks import Context, run_checks
+from conformance.driver import Limits, accept_for, drive
+from conformance.oracle import expect_chunks
+from conformance.reference._machine import Machine, response_base
+
+Events = list[dict[str, Any]]
+FAST = Limits(connect_timeout=2, first_byte_timeout=2, idle_timeout=1, total_timeout=4, max_bytes=100_000, max_events=100)
+
+
+def findings(ex: Exchange, check_id: str, profile: str = "strict", context: Context | None = None) -> list[str]:
+    result = run_checks(ex, profile=profile, select=[check_id], context=context)[check_id]
+    return [f.message for f in result.findings]
+
+
+def fired(ex: Exchange, profile: str = "strict") -> set[str]:
+    return {cid for cid, o in run_checks(ex, profile=profile).items() if o.findings}
+
+
+def sse(*payloads: dict[str, Any]) -> bytes:
+    return "".join(f"data: {json.dumps(p)}\n\n" for p in payloads).encode() + b"data: [DONE]\n\n"
+
+
+def chunk(delta: dict[str, Any] | None = None, finish: str | None = None) -> dict[str, Any]:
+    return {"id": "c", "object": "chat.completion.chunk", "choices": [{"index": 0, "delta": delta or {}, "finish_reason": finish}]}
+
+
+def call(index: int, args: str, id: str | None = None, name: str | None = None) -> dict[str, Any]:
+    frag: dict[str, Any] = {"index": index, "function": {"arguments": args}}
+    if id:
+        frag.update(id=id, type="function")
+    if name:
+        frag["function"]["name"] = name
+    return chunk({"tool_calls": [frag]})
+
+
+# -- 1. Accept per mode -----------------------------------------------------------------------------
+class _SSEIfAccepted(BaseHTTPRequestHandler):
+    """A proxy that streams whenever the client accepts SSE: an empty SSE body, else a JSON Response."""
+
+    seen: ClassVar[list[str]] = []
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        accept = self.headers.get("Accept") or ""
+        self.seen.append(accept)
+        body = b"" if "text/event-stream" in accept else json.dumps({"id": "resp_1", "object": "response"}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream" if "text/event-stream" in accept else "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def test_1_accept_header_follows_the_mode() -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _SSEIfAccepted)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/v1/responses"
+        ex = drive(url, {"model": "m", "input": "x", "stream": False}, limits=FAST)
+        streamed = drive(url, {"model": "m", "input": "x", "stream": True}, limits=FAST)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert _SSEIfAccepted.seen == ["application/json", accept_for({"stream": True})]
+    assert ex.header("content-type") == "application/json" and json.loads(ex.body)["id"] == "resp_1"
+    assert ex.request_headers["Accept"] == "application/json"
+    assert streamed.header("content-type") == "text/event-stream"
+
+
+# -- 2, 3. translation.messages -----------------------------------------------------------------
+def _messages_findings(request: dict[str, Any], chat: dict[str, Any]) -> list[str]:
+    ex = Exchange("t", 0, "http://127.0.0.1:1/v1/responses", request, status=200, headers={"content-type": "text/event-stream"})
+    ex.upstream_requests = [{"body": chat, "turn": 0, "interaction": 0}]
+    c = cassette(request)
+    return findings(ex, "translation.messages", context=Context(ex, cassette=c, turn=c.turns[0]))
+
+
+def test_2_restored_history_is_not_an_extra_message() -> None:
+    request = {"model": "m", "previous_response_id": "resp_earlier", "input": [{"role": "user", "content": "And tomorrow?"}], "stream": True}
+    chat = {"model": "m", "stream": True, "messages": [
+        {"role": "user", "content": "Weather in Oslo?"},
+        {"role": "assistant", "content": "4C."},
+        {"role": "user", "content": "And tomorrow?"},
+    ]}
+    assert _messages_findings(request, chat) == []
+    # without previous_response_id the same upstream request has two extra messages
+    assert len(_messages_findings(dict(request, previous_response_id=None), chat)) == 2
+
+
+def test_3_chat_refusal_parts_are_understood_and_every_mismatch_is_reported() -> None:
+    chat = clean()
+    for m in chat["messages"]:
+        if m["role"] == "assistant" and isinstance(m.get("content"), (str, list)) and "No more." in json.dumps(m["content"]):
+            m["content"] = [{"type": "text", "text": "Oslo 4C, Bergen 7C."}, {"type": "refusal", "refusal": "No more."}]
+    assert _messages_findings(HISTORY, chat) == []
+    # the message-level form is understood too
+    for m in chat["messages"]:
+        if m["role"] == "assistant" and isinstance(m.get("content"), list):
+            m["content"], m["refusal"] = "Oslo 4C, Bergen 7C.", "No more."
+    assert _messages_findings(HISTORY, chat) == []
+    # two defects in one history: both are reported (an input_file forwarded as is, a changed last text)
+    request = {"model": "m", "stream": True, "input": [
+        {"role": "user", "content": [{"type": "input_text", "text": "Read this"}, {"type": "input_file", "file_id": "file_1"}]},
+        {"role": "assistant", "content": [{"type": "refusal", "refusal": "I cannot."}]},
+        {"role": "user", "content": "Please."},
+    ]}
+    bad = {"model": "m", "stream": True, "messages": [
+        {"role": "user", "content": [{"type": "text", "text": "Read this"}, {"type": "input_file", "file_id": "file_1"}]},
+        {"role": "assistant", "content": [{"type": "refusal", "refusal": "I cannot."}]},
+        {"role": "user", "content": "Please!"},
+    ]}
+    found = _messages_findings(request, bad)
+    assert len(found) == 2, found
+    assert "images/files" in found[0] and "input[2]" in found[1]
+
+
+# -- 8. a reused tool-call index ------------------------------------------------------------------
+REUSED = sse(
+    call(0, "", id="call_A", name="get_weather"), call(0, '{"city":"Oslo"}'),
+    call(0, "", id="call_B", name="get_time"), call(0, '{"city":"Oslo"}'),
+    chunk(finish="tool_calls"),
+)
+
+
+def test_8_a_new_id_on_a_used_index_is_a_new_call_in_the_oracle_and_the_bridge() -> None:
+    exp = expect_chunks(200, {"content-type": "text/event-stream"}, [REUSED])
+    assert [(c.id, c.name, c.arguments) for c in exp.tool_calls] == [("call_A", "get_weather", '{"city":"Oslo"}'), ("call_B", "get_time", '{"city":"Oslo"}')]
+    # parallel calls on distinct indices keep their index order; repeated ids stay one call
+    par = sse(call(1, "{}", id="call_2", name="b"), call(0, "{}", id="call_1", name="a"), call(0, "", id="call_1"), chunk(finish="tool_calls"))
+    assert [c.id for c in expect_chunks(200, {}, [par]).tool_calls] == ["call_1", "call_2"]
+    for merge, names in ((False, ["get_weather", "get_time"]), (True, ["get_weatherget_time"])):
+        machine = Machine(response_base({"model": "m"}, "resp_1"), merge_reused_index=merge)
+        events = machine.start()
+        for line in REUSED.decode().split("\n\n"):
+            if line.startswith("data: {"):
+                events += machine.feed(line[6:])
+        events += machine.end()
+        done = [e["item"]["name"] for e in events if e["type"] == "response.output_item.done"]
+        assert done == names
+
+
+# -- 9, 10. late deltas, a missing closer behind a missing opener --------------------------------
+def test_9_a_late_delta_is_blamed_not_the_done_text() -> None:
+    events = clean_events()
+    at = next(i for i, e in enumerate(events) if e["type"] == "response.output_text.done")
+    events.insert(at + 1, {"type": "response.output_text.delta", "item_id": "msg_1", "output_index": 0, "content_index": 0, "delta": "!", "logprobs": []})
+    ex = exchange(encode(events))
+    assert fired(ex) == {"items.no_delta_after_done"}
+    (msg,) = findings(ex, "items.no_delta_after_done")
+    assert "arrives after" in msg
+    # an empty late argument delta is flagged too
+    events = clean_events()
+    at = next(i for i, e in enumerate(events) if e["type"] == "response.function_call_arguments.done")
+    events.insert(at + 1, {"type": "response.function_call_arguments.delta", "item_id": "fc_1", "output_index": 1, "delta": ""})
+    assert fired(exchange(encode(events))) == {"items.no_delta_after_done"}
+    assert fired(exchange(encode(clean_events()))) == set()
+
+
+def test_10_a_missing_closer_is_named_when_its_opener_is_missing_too() -> None:
+    events = [e for e in clean_events() if e["type"] not in ("response.content_part.added", "response.output_text.done")]
+    ex = exchange(encode(events))
+    assert fired(ex) == {"items.event_targets_open_part", "items.close_order"}
+    assert any("before its text `*.done` event" in m for m in findings(ex, "items.close_order"))
+    # only the opener missing: the closers are all there, nothing else is blamed
+    events = [e for e in clean_events() if e["type"] != "response.content_part.added"]
+    assert fired(exchange(encode(events))) == {"items.event_targets_open_part"}
+
+
+_ = (by_type, copy, Chunk)
