@@ -37,6 +37,7 @@ LENIENT: dict[str, tuple[str | None, str]] = {
     "schema.event": ("error", "ERR: missing output_index (py/node stream()), missing item_id (AI SDK)"),
     "schema.response": ("error", "ERR: LangChain TypeError on a Response without output; Codex needs id"),
     "schema.item": ("error", "LOSS: Codex drops an item it cannot parse; ERR: AI SDK on items without id"),
+    "schema.usage_details": ("info", "no tested client reads cache_write_tokens; valid upstreams have nothing to fill it with"),
     "schema.part": ("error", "ERR: async-openai and Grok CLI require annotations"),
     "seq.present": ("error", "ERR: async-openai, Grok CLI (`missing field sequence_number`)"),
     "seq.monotonic": ("warning", "no tested client checks the order of sequence numbers"),

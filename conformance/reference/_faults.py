@@ -811,6 +811,20 @@ def _late_empty_deltas(frames: list[Frame]) -> list[Frame]:
     return out
 
 
+def _drop_cache_write_tokens(response: dict[str, Any]) -> None:
+    usage = response.get("usage")
+    details = usage.get("input_tokens_details") if isinstance(usage, dict) else None
+    if isinstance(details, dict):
+        details.pop("cache_write_tokens", None)
+
+
+def _events_without_cache_write_tokens(frames: list[Frame]) -> list[Frame]:
+    for f in _events(frames):
+        if isinstance(f.get("response"), dict):
+            _drop_cache_write_tokens(f["response"])
+    return frames
+
+
 # fmt: off
 _fault("X2-late-empty-deltas", {"items.no_delta_after_done"},
        "An empty text delta follows each output_text.done, an empty argument delta each function_call_arguments.done.",
@@ -821,4 +835,7 @@ _fault("T2-reused-index-merged", {"oracle.tool_calls"},
 _fault("S3-no-part-added-no-text-done", {"items.event_targets_open_part", "items.close_order"},
        "Neither content_part.added nor output_text.done is sent (the missing closer must still be named).",
        events=_drop("response.content_part.added", "response.output_text.done"))
+_fault("U1-no-cache-write-tokens", {"schema.usage_details"},
+       "Usage has no input_tokens_details.cache_write_tokens (stream and stream: false body).",
+       events=_events_without_cache_write_tokens, body=_drop_cache_write_tokens)
 # fmt: on

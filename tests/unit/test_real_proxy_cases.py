@@ -187,3 +187,37 @@ def test_10_a_missing_closer_is_named_when_its_opener_is_missing_too() -> None:
 
 
 _ = (by_type, copy, Chunk)
+
+
+# -- 5. optional usage details -------------------------------------------------------------------
+def test_5_missing_cache_write_tokens_is_a_note_not_an_error() -> None:
+    events = clean_events()
+    del events[-1]["response"]["usage"]["input_tokens_details"]["cache_write_tokens"]
+    ex = exchange(encode(events))
+    assert fired(ex) == {"schema.usage_details"}
+    for profile, severity in (("openai", "info"), ("open-responses", "info"), ("lenient", "info"), ("strict", "warning")):
+        (finding,) = run_checks(ex, profile=profile, select=["schema.usage_details"])["schema.usage_details"].findings
+        assert finding.severity.value == severity, profile
+    # output_tokens_details is not optional: Codex retries without reasoning_tokens
+    events = clean_events()
+    del events[-1]["response"]["usage"]["output_tokens_details"]
+    assert fired(exchange(encode(events))) == {"schema.response"}
+
+
+# -- 15. no cap hides a distinct reason ------------------------------------------------------------
+def test_15_every_distinct_reason_is_shown_and_repeats_are_folded() -> None:
+    events = clean_events()
+    for ev in events[:2]:
+        ev["response"] = {"id": "resp_1", "object": "response", "status": "in_progress"}
+    ex = exchange(encode(events))
+    msgs = findings(ex, "schema.response")
+    missing = {"created_at", "model", "output", "tools", "tool_choice", "parallel_tool_calls"}
+    assert len(msgs) == 2 * len(missing) > 8  # the old cap (8 per check) hid four of them
+    for name in missing:
+        assert sum(f"'{name}'" in m for m in msgs) == 2, name  # once for created, once for in_progress
+    # the same reason on every delta is one finding with a count
+    events = clean_events()
+    for ev in events:
+        ev.pop("logprobs", None)
+    (msg,) = findings(exchange(encode(events)), "schema.event")
+    assert msg.endswith("(and 2 more like it)"), msg
