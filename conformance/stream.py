@@ -149,6 +149,28 @@ class Analysis:
     def of_kind(self, *kinds: str) -> list[Anomaly]:
         return [a for a in self.anomalies if a.kind in kinds]
 
+    def terminal_position(self, item: Item) -> int | None:
+        """Where ``item`` is in the terminal output: the entry with its id, else the entry at its
+        position unless that entry is another streamed item (then it is missing: None).
+
+        Matching by position alone blames the wrong item when one is missing (issue 12).
+        """
+        term = self.terminal
+        resp = term.data.get("response") if term is not None and term.data is not None else None
+        out = resp.get("output") if isinstance(resp, dict) else None
+        if not isinstance(out, list):
+            return None
+        ids = {v.get("id") for v in (item.added, item.done) if isinstance(v, dict) and isinstance(v.get("id"), str)}
+        for n, entry in enumerate(out):
+            if isinstance(entry, dict) and entry.get("id") in ids:
+                return n
+        if 0 <= item.ordinal < len(out) and isinstance(out[item.ordinal], dict):
+            other = out[item.ordinal].get("id")
+            streamed = {x.id for x in self.items.values() if x is not item}
+            if other is None or other not in streamed:
+                return item.ordinal
+        return None
+
 
 def _to_event(sse: SSEEvent) -> Event:
     data = sse.data

@@ -202,15 +202,16 @@ def item_id_stable(ctx: Context) -> Iterator[Issue]:
                 expected=added_id,
                 actual=done_id,
             )
-        elif terminal_out is not None and 0 <= item.ordinal < len(terminal_out):
-            final = terminal_out[item.ordinal]
+        elif terminal_out is not None and (at := ctx.analysis.terminal_position(item)) is not None:
+            # matched by id first: a missing item is integrity.terminal_output's, not this item's
+            final = terminal_out[at]
             final_id = final.get("id") if isinstance(final, dict) else None
             if final_id != added_id:
                 term = ctx.analysis.terminal
                 yield Issue(
                     f"output_index {item.output_index}: item id {added_id!r} in the stream but {final_id!r} in the terminal output",
                     term.index if term else None,
-                    pointer=f"/response/output/{item.ordinal}/id",
+                    pointer=f"/response/output/{at}/id",
                     expected=added_id,
                     actual=final_id,
                 )
@@ -239,9 +240,10 @@ def call_id(ctx: Context) -> Iterator[Issue]:
         copies: list[tuple[int | None, str, Any]] = []
         if item.done is not None:
             copies.append((item.done_at, "/item/call_id", item.done.get("call_id")))
-        if terminal_out is not None and 0 <= item.ordinal < len(terminal_out) and isinstance(terminal_out[item.ordinal], dict):
+        at = ctx.analysis.terminal_position(item)
+        if terminal_out is not None and at is not None:
             term = ctx.analysis.terminal
-            copies.append((term.index if term else None, f"/response/output/{item.ordinal}/call_id", terminal_out[item.ordinal].get("call_id")))
+            copies.append((term.index if term else None, f"/response/output/{at}/call_id", terminal_out[at].get("call_id")))
         for index, pointer, value in copies:
             if value != first:
                 yield Issue(f"call_id {first!r} at added became {value!r}", index, pointer=pointer, expected=first, actual=value)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from conformance.checks._registry import Context, Issue, Skip, check
-from conformance.oracle import Expected, json_equal
+from conformance.oracle import Expected, ExpectedCall, json_equal
 from conformance.stream import Item
 
 __all__ = ["Produced", "produced"]
@@ -252,7 +252,7 @@ def tool_calls(ctx: Context) -> Iterator[Issue]:
             expected=[{"call_id": c.id, "name": c.name} for c in exp.tool_calls],
             actual=[{"call_id": got.items[i].get("call_id"), "name": got.items[i].get("name")} for i in calls],
         )
-    for n, (i, want) in enumerate(zip(calls, exp.tool_calls, strict=False)):
+    for n, i, want in _pair_calls(got, calls, exp.tool_calls):
         item = got.items[i]
         index, pointer = _anchor(got, i)
         if want.id and item.get("call_id") != want.id:
@@ -269,6 +269,27 @@ def tool_calls(ctx: Context) -> Iterator[Issue]:
                 expected=_clip(wanted),
                 actual=_clip(args),
             )
+
+
+def _pair_calls(got: Produced, calls: list[int], wanted: list[ExpectedCall]) -> list[tuple[int, int, ExpectedCall]]:
+    """(upstream call number, produced item index, upstream call): matched by call id, the rest in order.
+
+    Pairing by position alone blames every later call when one is missing (issue 12).
+    """
+    by_id = {got.items[i].get("call_id"): i for i in calls}
+    pairs: list[tuple[int, int, ExpectedCall]] = []
+    used: set[int] = set()
+    rest: list[tuple[int, ExpectedCall]] = []
+    for n, want in enumerate(wanted):
+        i = by_id.get(want.id) if want.id else None
+        if i is not None and i not in used:
+            pairs.append((n, i, want))
+            used.add(i)
+        else:
+            rest.append((n, want))
+    free = [i for i in calls if i not in used]
+    pairs += [(n, i, want) for (n, want), i in zip(rest, free, strict=False)]
+    return sorted(pairs, key=lambda p: p[0])
 
 
 @check("oracle.status", classes=("F1", "S6"), needs_stream=False, needs_upstream=True)

@@ -221,3 +221,50 @@ def test_15_every_distinct_reason_is_shown_and_repeats_are_folded() -> None:
         ev.pop("logprobs")
     (msg,) = findings(exchange(encode(events)), "schema.event")
     assert msg.endswith("(and 1 more like it)"), msg
+
+
+# -- 7. root causes named right -------------------------------------------------------------------
+def _bridge_events(upstream: bytes, request: dict[str, Any] | None = None) -> Events:
+    machine = Machine(response_base(request or {"model": "m"}, "resp_1"))
+    events = machine.start()
+    for line in upstream.decode().split("\n\n"):
+        if line.startswith("data: {"):
+            events += machine.feed(line[6:])
+    return events + machine.end()
+
+
+def test_7_a_refusal_names_the_reasoning_item_without_summary() -> None:
+    request = {"model": "m", "stream": True, "input": [
+        {"role": "user", "content": "hi"},
+        {"type": "reasoning", "id": "rs_1", "encrypted_content": "x"},
+        {"role": "user", "content": "again"},
+    ]}
+    body = json.dumps({"error": {"message": "Field required", "type": "invalid_request_error", "param": None, "code": None}}).encode()
+    ex = Exchange("t", 0, "http://127.0.0.1:1/v1/responses", request, status=400, headers={"content-type": "application/json"}, chunks=[Chunk(0, body)])
+    c = cassette(request)
+    (msg,) = findings(ex, "request.valid_input_accepted", context=Context(ex, cassette=c, turn=c.turns[0]))
+    assert "Likely cause: input[1], a reasoning item without `summary`" in msg
+    # when the error names an item, that item is the cause
+    body = json.dumps({"error": {"message": "bad", "type": "invalid_request_error", "param": "input[0].type", "code": None}}).encode()
+    ex.chunks = [Chunk(0, body)]
+    (msg,) = findings(ex, "request.valid_input_accepted", context=Context(ex, cassette=c, turn=c.turns[0]))
+    assert "Likely cause: input[0], a message without `type`" in msg
+
+
+def test_7_items_are_matched_by_id_not_by_position() -> None:
+    events = clean_events()
+    events[-1]["response"]["output"] = events[-1]["response"]["output"][1:]  # the message is missing
+    ex = exchange(encode(events))
+    assert fired(ex) == {"integrity.terminal_output"}  # not ids.item_id_stable blaming fc_1
+    # the oracle pairs tool calls by call id: a missing first call does not blame the second
+    upstream = sse(call(0, "{}", id="call_A", name="a"), call(1, '{"x":1}', id="call_B", name="b"), chunk(finish="tool_calls"))
+    only_b = sse(call(1, '{"x":1}', id="call_B", name="b"), chunk(finish="tool_calls"))
+    produced = encode(_bridge_events(only_b))
+    ex = exchange(produced)
+    ex.upstream_expected = 1
+    ex.upstream_requests = [{"body": {"model": "m", "messages": [{"role": "user", "content": "x"}]}, "turn": 0, "interaction": 0}]
+    c = cassette({"model": "m", "input": "x", "stream": True})
+    c.turns[0].upstream[0].chunks[:] = [(0.0, upstream)]
+    ctx = Context(ex, cassette=c, turn=c.turns[0], interaction=c.turns[0].upstream[0])
+    (msg,) = findings(ex, "oracle.tool_calls", context=ctx)
+    assert msg.startswith("1 function_call items; the upstream made 2 tool calls"), msg
