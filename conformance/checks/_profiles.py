@@ -48,6 +48,7 @@ LENIENT: dict[str, tuple[str | None, str]] = {
     "lifecycle.terminal_present": ("error", "ERR: Codex, Agents SDK, py stream(); LOSS: node stream(), AI SDK, LangChain"),
     "lifecycle.single_terminal_last": ("error", "Codex 0.155 retried a fully delivered answer on a trailing error frame"),
     "lifecycle.terminal_status": ("warning", "clients branch on the event type, which is right"),
+    "lifecycle.echo_consistent": ("warning", "clients act on the setting they read first; a chatcmpl- id sent back as previous_response_id is refused"),
     "ids.response_id_stable": ("error", "ERR: openai-python stream(): `Lifecycle response identity changed`"),
     "ids.item_id_stable": ("error", "LOSS: AI SDK leaves a dangling part; ERR: openai-python identity check"),
     "ids.call_id": ("error", "ERR: openai-python stream(), AI SDK, Agents SDK; LOSS: Codex drops the tool call"),

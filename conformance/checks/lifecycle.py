@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -247,3 +248,84 @@ def call_id(ctx: Context) -> Iterator[Issue]:
         for index, pointer, value in copies:
             if value != first:
                 yield Issue(f"call_id {first!r} at added became {value!r}", index, pointer=pointer, expected=first, actual=value)
+
+
+_ECHOED = ("model", "parallel_tool_calls", "previous_response_id", "tools", "tool_choice", "instructions", "max_output_tokens", "text")
+
+
+def _function_names(tools: Any) -> set[str] | None:
+    if not isinstance(tools, list):
+        return None
+    return {str(t.get("name") or (t.get("function") or {}).get("name")) for t in tools if isinstance(t, dict) and t.get("type") == "function"}
+
+
+def _echo_contradicts(key: str, asked: Any, echoed: Any) -> bool:
+    """The echoed value says something else than the request (absent or null is schema's business)."""
+    if echoed is None:
+        return False
+    if key == "previous_response_id":
+        return echoed != asked
+    if asked is None:
+        return key == "text" and isinstance(echoed, dict) and isinstance(echoed.get("format"), dict) and echoed["format"].get("type") not in (None, "text")
+    if key in ("parallel_tool_calls", "max_output_tokens", "instructions"):
+        return bool(type(asked) is type(echoed) and asked != echoed)
+    if key == "tool_choice":
+        if isinstance(asked, str):
+            return isinstance(echoed, str) and echoed != asked
+        if isinstance(asked, dict) and isinstance(echoed, dict):
+            return asked.get("name") != (echoed.get("name") or (echoed.get("function") or {}).get("name"))
+        return False
+    if key == "tools":
+        want, got = _function_names(asked), _function_names(echoed)
+        return bool(got and want is not None and got != want)
+    if key == "text":
+        fa = asked.get("format") if isinstance(asked, dict) else None
+        fe = echoed.get("format") if isinstance(echoed, dict) else None
+        return isinstance(fa, dict) and isinstance(fe, dict) and fa.get("type") != fe.get("type")
+    return False
+
+
+@check("lifecycle.echo_consistent", severity="warning", classes=("R3", "Q4", "Q7"), needs_stream=False)
+def echo_consistent(ctx: Context) -> Iterator[Issue]:
+    """The response echoes the request, and says the same in ``created``/``in_progress`` as at the end: ``model``, ``parallel_tool_calls``, ``previous_response_id``, ``tools``, ``tool_choice``, ``instructions``, ``max_output_tokens``, ``text.format``.
+
+    Clients take settings from whichever object they read first: ``parallel_tool_calls`` true in
+    ``created`` and false at the end, or a ``previous_response_id`` echoed as the upstream's
+    ``chatcmpl-…`` id (which the client then sends back), make them act on the wrong value.
+    A field left out or null is the schema checks' business, not a contradiction.
+    """
+    ex = ctx.exchange
+    objects: list[tuple[int | None, str, dict[str, Any]]] = []
+    if ex.mode == "nonstream":
+        body, _ = ctx.final
+        if body is not None:
+            objects.append((None, "the body", body))
+    elif ctx.ok_stream:
+        for ev in _json_events(ctx):
+            resp = _response(ev)
+            if resp is not None and ev.type in ("response.created", "response.in_progress", *TERMINAL_TYPES):
+                objects.append((ev.index, f"`{ev.type}`", resp))
+    if not objects:
+        return
+    request = ex.request
+    blamed: set[str] = set()
+    for index, where, resp in objects:
+        for key in _ECHOED:
+            if key in blamed or key == "model" or key not in resp:
+                continue
+            if _echo_contradicts(key, request.get(key), resp[key]):
+                blamed.add(key)
+                yield Issue(f"{where} echoes {key} {_short(resp[key])}; the request said {_short(request.get(key))}", index, pointer=f"{'/response' if index is not None else ''}/{key}", expected=request.get(key), actual=resp[key])
+    first_index, first_where, first = objects[0]
+    for index, where, resp in objects[1:]:
+        for key in _ECHOED:
+            if key in blamed or key not in first or key not in resp:
+                continue
+            if first[key] != resp[key]:
+                blamed.add(key)
+                yield Issue(f"{where} says {key} {_short(resp[key])}; {first_where} (event {first_index}) said {_short(first[key])}", index, pointer=f"/response/{key}", expected=first[key], actual=resp[key])
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= 80 else text[:80] + "…"

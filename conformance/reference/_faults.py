@@ -825,6 +825,21 @@ def _events_without_cache_write_tokens(frames: list[Frame]) -> list[Frame]:
     return frames
 
 
+def _echo_disagrees(frames: list[Frame]) -> list[Frame]:
+    """The terminal flips parallel_tool_calls and echoes the upstream chat id as previous_response_id."""
+    t = _terminal_at(frames)
+    if t is not None:
+        term = frames[t]
+        assert isinstance(term, dict)
+        _echo_upstream_id(term["response"])
+    return frames
+
+
+def _echo_upstream_id(response: dict[str, Any]) -> None:
+    response["parallel_tool_calls"] = not response.get("parallel_tool_calls", True)
+    response["previous_response_id"] = "chatcmpl-fault"
+
+
 # fmt: off
 _fault("X2-late-empty-deltas", {"items.no_delta_after_done"},
        "An empty text delta follows each output_text.done, an empty argument delta each function_call_arguments.done.",
@@ -838,4 +853,8 @@ _fault("S3-no-part-added-no-text-done", {"items.event_targets_open_part", "items
 _fault("U1-no-cache-write-tokens", {"schema.usage_details"},
        "Usage has no input_tokens_details.cache_write_tokens (stream and stream: false body).",
        events=_events_without_cache_write_tokens, body=_drop_cache_write_tokens)
+_fault("R3-echo-disagrees", {"lifecycle.echo_consistent"},
+       "The terminal response (and the stream: false body) says parallel_tool_calls the other way round "
+       "and echoes previous_response_id as an upstream chatcmpl- id.",
+       events=_echo_disagrees, body=_echo_upstream_id)
 # fmt: on

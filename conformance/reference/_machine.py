@@ -56,7 +56,7 @@ def response_base(body: dict[str, Any], response_id: str) -> dict[str, Any]:
         "model": body.get("model"),
         "output": [],
         "parallel_tool_calls": body.get("parallel_tool_calls", True),
-        "previous_response_id": None,
+        "previous_response_id": body.get("previous_response_id"),
         "prompt_cache_key": body.get("prompt_cache_key"),
         "reasoning": body.get("reasoning"),
         "safety_identifier": body.get("safety_identifier"),

@@ -268,3 +268,32 @@ def test_7_items_are_matched_by_id_not_by_position() -> None:
     ctx = Context(ex, cassette=c, turn=c.turns[0], interaction=c.turns[0].upstream[0])
     (msg,) = findings(ex, "oracle.tool_calls", context=ctx)
     assert msg.startswith("1 function_call items; the upstream made 2 tool calls"), msg
+
+
+# -- 11. the echo agrees --------------------------------------------------------------------------
+def test_11_the_echo_agrees_with_itself_and_the_request() -> None:
+    events = clean_events()
+    events[-1]["response"]["parallel_tool_calls"] = False
+    (msg,) = findings(exchange(encode(events)), "lifecycle.echo_consistent")
+    assert "parallel_tool_calls false" in msg and "`response.created`" in msg
+    request = {"model": "m", "input": "x", "stream": True, "previous_response_id": "resp_0", "tool_choice": "required",
+               "max_output_tokens": 50, "instructions": "Be brief.", "text": {"format": {"type": "json_object"}},
+               "tools": [{"type": "function", "name": "f"}], "parallel_tool_calls": False}
+    events = clean_events()
+    for ev in events[:2] + events[-1:]:
+        ev["response"].update(previous_response_id="chatcmpl-9", tool_choice="auto", max_output_tokens=4096, instructions="Other.",
+                              text={"format": {"type": "text"}}, tools=[{"type": "function", "name": "g"}], parallel_tool_calls=True)
+    ex = exchange(encode(events))
+    ex.request = request
+    msgs = findings(ex, "lifecycle.echo_consistent")
+    assert len(msgs) == 7, msgs  # each field once, at the first object that says it
+    for ev in events[:2] + events[-1:]:
+        ev["response"].update({k: v for k, v in request.items() if k not in ("model", "input", "stream")})
+    ex = exchange(encode(events))
+    ex.request = request
+    assert findings(ex, "lifecycle.echo_consistent") == []
+    # a stream: false body is held to the request too
+    body = dict(events[-1]["response"], previous_response_id="chatcmpl-9")
+    whole = Exchange("t", 0, "u", dict(request, stream=False), status=200, headers={"content-type": "application/json"}, chunks=[Chunk(0, json.dumps(body).encode())])
+    whole.mode = "nonstream"
+    assert len(findings(whole, "lifecycle.echo_consistent")) == 1
