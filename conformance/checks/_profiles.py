@@ -78,6 +78,7 @@ LENIENT: dict[str, tuple[str | None, str]] = {
     "translation.tool_choice": ("warning", "the model may answer in text where a tool was forced"),
     "translation.sampling": ("warning", "answers vary; nothing breaks"),
     "translation.response_format": ("error", "LOSS: responses.parse() / Agents SDK output_type get prose"),
+    "translation.no_additions": ("warning", "an injected max_tokens truncates answers; strict upstreams reject stray tool_call keys"),
     "translation.stream_usage": ("warning", "usage is zero, counters show 0; nothing raises"),
     "translation.no_responses_fields": ("warning", "strict upstreams (vLLM, llama.cpp) reject unknown fields; OpenAI ignores most"),
     "translation.reasoning_history": ("error", "DeepSeek/Kimi thinking mode reject tool-call turns without reasoning_content"),

@@ -700,3 +700,46 @@ def previous_response_id(ctx: Context) -> Iterator[Issue]:
             expected="the earlier turn's input and output",
             actual=[{"role": m.get("role"), "text": _clip(t, 60)} for m, t in zip(msgs, texts, strict=False)],
         )
+
+
+_SAMPLING = ("temperature", "top_p", "presence_penalty", "frequency_penalty", "seed", "top_k", "min_p", "repetition_penalty", "logit_bias", "n")
+_TOOL_CALL_KEYS = frozenset({"id", "type", "function"})
+_FUNCTION_KEYS = frozenset({"name", "arguments"})
+
+
+@check("translation.no_additions", classes=("Q4", "T5", "Q2"), needs_stream=False, needs_upstream=True)
+def no_additions(ctx: Context) -> Iterator[Issue]:
+    """Nothing the client did not ask for goes upstream: no token limit, sampling parameter or tool ``strict: false`` it never set, no stray keys in replayed ``tool_calls``.
+
+    An injected ``max_tokens: 4096`` truncates long answers; an invented temperature changes
+    every answer; ``strict: false`` switches off the schema enforcement the Responses API gives
+    function tools by default; an ``index`` in a replayed assistant ``tool_calls`` entry is a
+    streaming field that strict upstreams reject in a request.
+    """
+    request, chat = _gate(ctx, "translation.no_additions")
+    if request.get("max_output_tokens") is None:
+        for key in ("max_tokens", "max_completion_tokens"):
+            if chat.get(key) is not None:
+                yield Issue(f"`{key}: {chat[key]}` went upstream; the request set no max_output_tokens", pointer=f"/{key}", expected=None, actual=chat[key])
+    for key in _SAMPLING:
+        if chat.get(key) is not None and request.get(key) is None:
+            yield Issue(f"`{key}: {_clip(json.dumps(chat[key]), 60)}` went upstream; the request did not set it", pointer=f"/{key}", expected=None, actual=chat[key])
+    asked = {t.get("name"): t for t in _list(request.get("tools")) if isinstance(t, dict) and t.get("type") == "function"}
+    for i, ct in enumerate(_list(chat.get("tools"))):
+        fn = ct.get("function") if isinstance(ct, dict) else None
+        if not isinstance(fn, dict):
+            continue
+        tool = asked.get(fn.get("name"))
+        if tool is not None and "strict" not in tool and fn.get("strict") is False:
+            yield Issue(f"tool {fn.get('name')!r}: `strict: false` added; the request did not set strict", pointer=f"/tools/{i}/function/strict", expected=None, actual=False)
+    for i, m in enumerate(_messages(chat)):
+        if m.get("role") != "assistant":
+            continue
+        for k, tc in enumerate(_list(m.get("tool_calls"))):
+            if not isinstance(tc, dict):
+                continue
+            stray = sorted(set(tc) - _TOOL_CALL_KEYS)
+            fn = tc.get("function")
+            stray += [f"function.{key}" for key in sorted(set(fn) - _FUNCTION_KEYS)] if isinstance(fn, dict) else []
+            if stray:
+                yield Issue(f"messages[{i}].tool_calls[{k}] carries keys a chat request does not have: {', '.join(stray)}", pointer=f"/messages/{i}/tool_calls/{k}", actual=_clip(json.dumps(tc), 200))

@@ -840,6 +840,20 @@ def _echo_upstream_id(response: dict[str, Any]) -> None:
     response["previous_response_id"] = "chatcmpl-fault"
 
 
+def _add_unasked(chat: dict[str, Any]) -> None:
+    """What some proxies add upstream: a token limit, a temperature, strict: false, an index."""
+    chat.setdefault("max_tokens", 4096)
+    chat.setdefault("temperature", 0.7)
+    for tool in chat.get("tools") or []:
+        fn = tool.get("function") if isinstance(tool, dict) else None
+        if isinstance(fn, dict):
+            fn.setdefault("strict", False)
+    for m in chat.get("messages") or []:
+        for n, tc in enumerate(m.get("tool_calls") or [] if isinstance(m, dict) else []):
+            if isinstance(tc, dict):
+                tc["index"] = n
+
+
 # fmt: off
 _fault("X2-late-empty-deltas", {"items.no_delta_after_done"},
        "An empty text delta follows each output_text.done, an empty argument delta each function_call_arguments.done.",
@@ -857,4 +871,7 @@ _fault("R3-echo-disagrees", {"lifecycle.echo_consistent"},
        "The terminal response (and the stream: false body) says parallel_tool_calls the other way round "
        "and echoes previous_response_id as an upstream chatcmpl- id.",
        events=_echo_disagrees, body=_echo_upstream_id)
+_fault("Q4-unasked-upstream-additions", {"translation.no_additions"},
+       "Adds max_tokens 4096, temperature 0.7, strict: false on tools and an index in replayed tool_calls, where the client set none.",
+       request=_add_unasked)
 # fmt: on

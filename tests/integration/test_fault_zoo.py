@@ -60,6 +60,7 @@ FAULT_CASSETTE = {
     "R5-nonstream-no-created-at": "openai-text-include-usage",
     "T2-reused-index-merged": "tool-index-reused-new-id",
     "U1-no-cache-write-tokens": "openai-text-include-usage",
+    "Q4-unasked-upstream-additions": "openai-tool-loop-full-history",
 }
 # Faults of a profile-specific rule run under that profile; every other fault under "strict".
 FAULT_PROFILE = {

@@ -297,3 +297,25 @@ def test_11_the_echo_agrees_with_itself_and_the_request() -> None:
     whole = Exchange("t", 0, "u", dict(request, stream=False), status=200, headers={"content-type": "application/json"}, chunks=[Chunk(0, json.dumps(body).encode())])
     whole.mode = "nonstream"
     assert len(findings(whole, "lifecycle.echo_consistent")) == 1
+
+
+# -- 12. upstream additions the client never asked for --------------------------------------------
+def _translation_findings(request: dict[str, Any], chat: dict[str, Any], check_id: str) -> list[str]:
+    ex = Exchange("t", 0, "http://127.0.0.1:1/v1/responses", request, status=200, headers={"content-type": "text/event-stream"})
+    ex.upstream_requests = [{"body": chat, "turn": 0, "interaction": 0}]
+    c = cassette(request)
+    return findings(ex, check_id, context=Context(ex, cassette=c, turn=c.turns[0]))
+
+
+def test_12_additions_the_client_never_asked_for() -> None:
+    request = {"model": "m", "stream": True, "input": "hi", "tools": [{"type": "function", "name": "f", "parameters": {"type": "object"}}]}
+    chat = clean(request)
+    assert _translation_findings(request, chat, "translation.no_additions") == []
+    added = copy.deepcopy(chat)
+    added.update(max_tokens=4096, temperature=0.7, top_k=40)
+    added["tools"][0]["function"]["strict"] = False
+    msgs = _translation_findings(request, added, "translation.no_additions")
+    assert len(msgs) == 4 and any("max_tokens: 4096" in m for m in msgs) and any("strict: false" in m for m in msgs), msgs
+    # what the client set may go upstream
+    asked = dict(request, temperature=0.7, max_output_tokens=4096, tools=[dict(request["tools"][0], strict=False)])
+    assert _translation_findings(asked, clean(asked), "translation.no_additions") == []
