@@ -52,6 +52,8 @@ class ExpectedCall:
     id: str
     name: str
     arguments: str
+    fragments: int = 1
+    """How many non-empty argument fragments the upstream streamed it in."""
 
 
 @dataclass
@@ -73,6 +75,8 @@ class Expected:
     upstream_status: int = 200
     chunk_id: str | None = None
     model: str | None = None
+    text_chunks: int = 0
+    """How many non-empty content deltas the upstream streamed the text in."""
 
     @property
     def healthy(self) -> bool:
@@ -183,7 +187,7 @@ class _Builder:
     def tool_calls(self) -> list[ExpectedCall]:
         # Indexed calls in (reuse generation, index) order, then calls known only by id, as they came.
         ordered = sorted(self.calls.items(), key=lambda kv: (kv[0][0] != "index", kv[0][1] if kv[0][0] == "index" else (0, 0)))
-        return [ExpectedCall(c.id, c.name, "".join(c.fragments)) for _, c in ordered]
+        return [ExpectedCall(c.id, c.name, "".join(c.fragments), len(c.fragments)) for _, c in ordered]
 
 
 def _list(value: Any) -> list[Any]:
@@ -291,6 +295,7 @@ def expect_chunks(status: int, headers: dict[str, str], chunks: list[bytes], end
         upstream_status=status,
         chunk_id=b.chunk_id,
         model=b.model,
+        text_chunks=len(b.text),
     )
 
 

@@ -81,7 +81,7 @@ def created_first(ctx: Context) -> Iterator[Issue]:
 
 @check("lifecycle.in_progress_second", classes=("R3",), profiles={"lenient": "info"})
 def in_progress_second(ctx: Context) -> Iterator[Issue]:
-    """The second event is ``response.in_progress`` (as OpenAI sends it).
+    """The second event is ``response.in_progress`` (as OpenAI sends it), and it comes once.
 
     OpenAI always sends ``response.created`` then ``response.in_progress``; clients that show a
     progress state or log the lifecycle expect both.
@@ -91,6 +91,10 @@ def in_progress_second(ctx: Context) -> Iterator[Issue]:
         yield Issue(f"the second event is {events[1].type!r}", events[1].index, expected="response.in_progress", actual=events[1].type)
     elif events and events[0].type != "response.created" and not any(e.type == "response.in_progress" for e in events[:2]):
         yield Issue("no `response.in_progress` at the start of the stream", events[0].index)
+    seen = [e for e in events if e.type == "response.in_progress"]
+    for ev in seen[1:]:
+        # clients that show a progress state restart it; the SDK helpers rebuild the snapshot
+        yield Issue(f"a second `response.in_progress` mid-stream (the first was event {seen[0].index})", ev.index, actual=ev.type)
 
 
 @check("lifecycle.initial_status", classes=("R3",))
@@ -329,3 +333,40 @@ def echo_consistent(ctx: Context) -> Iterator[Issue]:
 def _short(value: Any) -> str:
     text = json.dumps(value, ensure_ascii=False)
     return text if len(text) <= 80 else text[:80] + "…"
+
+
+_ID_PREFIX = {"response": "resp_", "message": "msg_", "function_call": "fc_"}
+
+
+@check("ids.prefixes", severity="info", classes=("I2", "I3"), needs_stream=False)
+def prefixes(ctx: Context) -> Iterator[Issue]:
+    """Ids carry OpenAI's prefixes: ``resp_`` for the response, ``msg_`` for messages, ``fc_`` for function calls.
+
+    Nothing in the SDK types requires them, but a client that replays items to OpenAI is
+    refused (``Expected an ID that begins with 'fc'``), and a client that tells items apart by
+    prefix misfiles them: a note under ``openai``, an error under ``strict``.
+    """
+    ex = ctx.exchange
+    objects: list[tuple[int | None, str, dict[str, Any]]] = []
+    if ex.mode == "nonstream":
+        body, _ = ctx.final
+        if body is not None:
+            objects.append((None, "", body))
+            objects += [(None, f"/output/{n}", it) for n, it in enumerate(body.get("output") or []) if isinstance(it, dict)]
+    elif ctx.ok_stream:
+        for ev in _json_events(ctx):
+            resp = _response(ev)
+            if resp is not None:
+                objects.append((ev.index, "/response", dict(resp, type="response")))
+            item = ev.data.get("item") if ev.data and ev.type == "response.output_item.added" else None
+            if isinstance(item, dict):
+                objects.append((ev.index, "/item", item))
+    seen: set[tuple[str, str]] = set()
+    for index, pointer, obj in objects:
+        kind = "response" if pointer == "" else str(obj.get("type"))
+        prefix = _ID_PREFIX.get(kind)
+        value = obj.get("id")
+        if prefix is None or not isinstance(value, str) or value.startswith(prefix) or (kind, value) in seen:
+            continue
+        seen.add((kind, value))
+        yield Issue(f"{kind} id {value!r} does not start with {prefix!r}", index, pointer=f"{pointer}/id", expected=f"{prefix}…", actual=value)

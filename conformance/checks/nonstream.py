@@ -85,6 +85,8 @@ def body_is_response(ctx: Context) -> Iterator[Issue]:
         if optional_usage_detail(v.pointer):
             continue  # schema.usage_details' note
         yield Issue(f"{v.message} (schema {v.schema_path})", pointer=v.pointer)
+    if isinstance(body.get("created_at"), float):
+        yield Issue(f"created_at is the float {body['created_at']!r}; the SDK types say integer seconds", pointer="/created_at", expected=int(body["created_at"]), actual=body["created_at"])
     if body.get("status") not in ("completed", "incomplete", "failed"):
         yield Issue(f"status {body.get('status')!r} is not final", pointer="/status", expected="completed | incomplete | failed", actual=body.get("status"))
 

@@ -463,3 +463,43 @@ def error_relayed(ctx: Context) -> Iterator[Issue]:
             expected=_clip(exp.error_message),
             actual=_clip(message),
         )
+
+
+_MANY = 3  # upstream fragments from which one single delta means the proxy buffered
+
+
+@check("oracle.incremental", severity="warning", classes=("X2", "T4"), needs_upstream=True)
+def incremental(ctx: Context) -> Iterator[Issue]:
+    """What the upstream streamed in many chunks is streamed on, not buffered into one delta at the end.
+
+    A proxy that collects the text (or a call's arguments) and sends it as one delta turns
+    streaming into buffering: the user sees nothing until the answer is complete, and a long
+    answer looks like a stalled one (Codex's idle timeout). A warning: the answer is intact.
+    """
+    exp = _expected(ctx)
+    a = ctx.analysis
+    if exp.text_chunks >= _MANY:
+        parts = [p for item in a.items.values() if item.type == "message" for p in item.parts.values() if p.kind == "content"]
+        sent = [d for p in parts for d in p.deltas if d]
+        if len(sent) == 1:
+            part = next(p for p in parts if any(p.deltas))
+            yield Issue(
+                f"the upstream streamed the text in {exp.text_chunks} chunks; the proxy sent it as one delta",
+                part.added_at,
+                expected=f"{exp.text_chunks} deltas (or any number above 1)",
+                actual=1,
+            )
+    by_call = {c.id: c for c in exp.tool_calls if c.id}
+    for item in a.items.values():
+        if item.type != "function_call":
+            continue
+        call_id = (item.added or item.done or {}).get("call_id")
+        want = by_call.get(call_id) if isinstance(call_id, str) else None
+        sent = [d for d in item.arg_deltas if d]
+        if want is not None and want.fragments >= _MANY and len(sent) == 1:
+            yield Issue(
+                f"tool call {call_id} ({want.name}): the upstream streamed its arguments in {want.fragments} fragments; the proxy sent them as one delta",
+                item.args_done_at or item.added_at,
+                expected=f"{want.fragments} deltas (or any number above 1)",
+                actual=1,
+            )

@@ -91,9 +91,15 @@ def response_schema(ctx: Context) -> Iterator[Issue]:
     """Every embedded Response object (created, in_progress, terminal) is complete: ``id``, ``object``, ``created_at``, ``model``, ``status``, ``output``, ``tools``, ``tool_choice``, ``parallel_tool_calls`` ….
 
     Grok CLI: ``missing field `created_at```; goose: ``Failed to parse Responses stream event``;
-    Codex: ``failed to parse ResponseCompleted: missing field 'id'``.
+    Codex: ``failed to parse ResponseCompleted: missing field 'id'``. ``created_at`` is an
+    integer in the SDK types: a float (``1712345678.25``) fails integer decoders (async-openai).
     """
     yield from _violations(ctx, "response")
+    for ev in ctx.analysis.events:
+        resp = ev.data.get("response") if ev.data is not None else None
+        value = resp.get("created_at") if isinstance(resp, dict) else None
+        if isinstance(value, float):
+            yield Issue(f"`{ev.type}`: response.created_at is the float {value!r}; the SDK types say integer seconds", ev.index, pointer="/response/created_at", expected=int(value), actual=value)
 
 
 @check("schema.item", classes=("R4",))

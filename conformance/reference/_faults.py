@@ -854,6 +854,56 @@ def _add_unasked(chat: dict[str, Any]) -> None:
                 tc["index"] = n
 
 
+def _buffer_deltas(frames: list[Frame]) -> list[Frame]:
+    """Each part's text and each call's arguments as one delta, just before its ``*.done``."""
+    kinds = {"response.output_text.delta": "response.output_text.done", "response.function_call_arguments.delta": "response.function_call_arguments.done"}
+    held: dict[tuple[str, Any, Any], dict[str, Any]] = {}
+    out: list[Frame] = []
+    for f in frames:
+        if isinstance(f, dict) and f.get("type") in kinds:
+            key = (kinds[str(f["type"])], f.get("item_id"), f.get("content_index"))
+            if key in held:
+                held[key]["delta"] += f.get("delta", "")
+            else:
+                held[key] = dict(f)
+            continue
+        if isinstance(f, dict):
+            key = (str(f.get("type")), f.get("item_id"), f.get("content_index"))
+            if key in held:
+                out.append(held.pop(key))
+        out.append(f)
+    return out
+
+
+def _second_in_progress(frames: list[Frame]) -> list[Frame]:
+    first = next((f for f in _events(frames, "response.in_progress")), None)
+    t = _terminal_at(frames)
+    if first is None or t is None:
+        return frames
+    return [*frames[:t], json.loads(json.dumps(first)), *frames[t:]]
+
+
+def _unprefixed_ids(frames: list[Frame]) -> list[Frame]:
+    """resp_/msg_/fc_ ids become resp-/msg-/fc- ids, consistently everywhere."""
+    out: list[Frame] = []
+    for f in frames:
+        if isinstance(f, dict):
+            text = json.dumps(f)
+            for prefix in ("resp", "msg", "fc"):
+                text = text.replace(f'"{prefix}_', f'"{prefix}-')
+            f = json.loads(text)
+        out.append(f)
+    return out
+
+
+def _float_created_at(frames: list[Frame]) -> list[Frame]:
+    for f in _events(frames):
+        resp = f.get("response")
+        if isinstance(resp, dict) and isinstance(resp.get("created_at"), int):
+            resp["created_at"] = resp["created_at"] + 0.25
+    return frames
+
+
 # fmt: off
 _fault("X2-late-empty-deltas", {"items.no_delta_after_done"},
        "An empty text delta follows each output_text.done, an empty argument delta each function_call_arguments.done.",
@@ -874,4 +924,14 @@ _fault("R3-echo-disagrees", {"lifecycle.echo_consistent"},
 _fault("Q4-unasked-upstream-additions", {"translation.no_additions"},
        "Adds max_tokens 4096, temperature 0.7, strict: false on tools and an index in replayed tool_calls, where the client set none.",
        request=_add_unasked)
+_fault("X-buffered-deltas", {"oracle.incremental"},
+       "Buffers each message part's text and each call's arguments into one delta sent just before its done event.",
+       events=_buffer_deltas)
+_fault("R3-in-progress-repeated", {"lifecycle.in_progress_second"},
+       "Sends response.in_progress a second time, right before the terminal event.", events=_second_in_progress)
+_fault("I2-ids-without-prefixes", {"ids.prefixes"},
+       "Response, message and function_call ids lack the resp_/msg_/fc_ prefixes (resp-…, msg-…, fc-…).",
+       events=_unprefixed_ids)
+_fault("R3-float-created-at", {"schema.response"},
+       "created_at is a float (…25) in every response object of the stream.", events=_float_created_at)
 # fmt: on

@@ -61,6 +61,7 @@ FAULT_CASSETTE = {
     "T2-reused-index-merged": "tool-index-reused-new-id",
     "U1-no-cache-write-tokens": "openai-text-include-usage",
     "Q4-unasked-upstream-additions": "openai-tool-loop-full-history",
+    "X-buffered-deltas": "openai-tool-call",
 }
 # Faults of a profile-specific rule run under that profile; every other fault under "strict".
 FAULT_PROFILE = {

@@ -134,6 +134,9 @@ CASES: dict[str, tuple[Callable[[], Exchange], set[str]]] = {
     # issue 12 (more in tests/unit/test_real_proxy_cases.py)
     "late-empty-delta": (lambda: exchange(mutate(lambda e: [*e[:7], {"type": "response.output_text.delta", "item_id": "msg_1", "output_index": 0, "content_index": 0, "delta": "", "logprobs": []}, *e[7:]])), {"items.no_delta_after_done"}),
     "echo-flips": (lambda: exchange(mutate(lambda e: e[-1]["response"].update(parallel_tool_calls=False))), {"lifecycle.echo_consistent"}),
+    "ids-without-prefixes": (lambda: exchange(encode(clean_events()).replace(b'"msg_1"', b'"m1"')), {"ids.prefixes"}),
+    "float-created-at": (lambda: exchange(mutate(lambda e: e[0]["response"].update(created_at=1.5))), {"schema.response"}),
+    "second-in-progress": (lambda: exchange(mutate(lambda e: [*e[:-1], copy.deepcopy(e[1]), e[-1]])), {"lifecycle.in_progress_second"}),
     "no-cache-write-tokens": (lambda: exchange(mutate(lambda e: [e[-1]["response"]["usage"]["input_tokens_details"].pop("cache_write_tokens"), e][1])), {"schema.usage_details"}),
 }
 

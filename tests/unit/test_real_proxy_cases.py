@@ -319,3 +319,38 @@ def test_12_additions_the_client_never_asked_for() -> None:
     # what the client set may go upstream
     asked = dict(request, temperature=0.7, max_output_tokens=4096, tools=[dict(request["tools"][0], strict=False)])
     assert _translation_findings(asked, clean(asked), "translation.no_additions") == []
+
+
+# -- 13. buffering, a second in_progress, id prefixes, a float created_at --------------------------
+def test_13_text_buffered_into_one_delta_is_a_warning() -> None:
+    upstream = sse(chunk({"content": "Hel"}), chunk({"content": "lo "}), chunk({"content": "there"}), chunk(finish="stop"))
+    request = {"model": "m", "input": "x", "stream": True}
+    c = cassette(request)
+    c.turns[0].upstream[0].chunks[:] = [(0.0, upstream)]
+
+    def run(body: bytes) -> list[Any]:
+        ex = exchange(body)
+        ex.upstream_expected = 1
+        ex.upstream_requests = [{"body": {"model": "m", "messages": [{"role": "user", "content": "x"}]}, "turn": 0, "interaction": 0}]
+        ctx = Context(ex, cassette=c, turn=c.turns[0], interaction=c.turns[0].upstream[0])
+        return run_checks(ex, profile="openai", select=["oracle.incremental"], context=ctx)["oracle.incremental"].findings
+
+    assert run(encode(_bridge_events(upstream))) == []
+    buffered = _bridge_events(sse(chunk({"content": "Hello there"}), chunk(finish="stop")))
+    (finding,) = run(encode(buffered))
+    assert finding.severity.value == "warning" and "3 chunks" in finding.message
+
+
+def test_13_second_in_progress_prefixes_and_float_created_at() -> None:
+    events = clean_events()
+    events.insert(-1, copy.deepcopy(events[1]))
+    assert fired(exchange(encode(events))) == {"lifecycle.in_progress_second"}
+    body = encode(clean_events()).replace(b'"resp_1"', b'"r1"').replace(b'"fc_1"', b'"f1"')
+    ex = exchange(body)
+    msgs = findings(ex, "ids.prefixes")
+    assert len(msgs) == 2, msgs  # each id once, however often it is repeated
+    severity = {p: run_checks(ex, profile=p, select=["ids.prefixes"])["ids.prefixes"].findings[0].severity.value for p in ("openai", "strict")}
+    assert severity == {"openai": "info", "strict": "error"}
+    events = clean_events()
+    events[-1]["response"]["created_at"] = 1712345678.0
+    assert fired(exchange(encode(events))) == {"schema.response"}
