@@ -37,7 +37,7 @@ from conformance.cassette import (
 )
 from conformance.checks import Context, Outcome, run_checks
 from conformance.checks._registry import status_matches
-from conformance.driver import Limits, drive
+from conformance.driver import Limits, drive, keep_alive_client
 from conformance.oracle import response_of
 from conformance.upstream import FakeUpstream
 
@@ -71,6 +71,8 @@ class Settings:
     replay_timing: bool = False
     reference_faults: Sequence[str] = ()
     live: bool = False
+    live_max_output_tokens: int = 256
+    keep_alive: str = "auto"  # auto (on in live mode) | on | off
     stream_only: bool = False
     record_mode: str = "none"
     record_dir: str = "cassettes-recorded"
@@ -249,6 +251,7 @@ class Harness:
         self.proxy_url: str | None = None
         self._stoppers: list[Any] = []
         self._control: httpx.Client | None = None
+        self._keep_alive: httpx.Client | None = None
 
     @property
     def control(self) -> httpx.Client:
@@ -334,6 +337,8 @@ class Harness:
     def stop(self) -> None:
         if self._control is not None:
             self._control.close()
+        if self._keep_alive is not None:
+            self._keep_alive.close()
         while self._stoppers:
             stop = self._stoppers.pop()
             with contextlib.suppress(Exception):  # stopping must not hide the run's result
@@ -355,7 +360,23 @@ class Harness:
         body = dict(request)
         if self.settings.model:
             body["model"] = self.settings.model
+        cap = self.settings.live_max_output_tokens
+        if self.settings.live and cap > 0:
+            # A model server generates what it is allowed to: a cassette's 4,096 tokens took 132 s
+            # on llama.cpp. The cap is what is sent, so the checks judge against it.
+            asked = body.get("max_output_tokens")
+            body["max_output_tokens"] = min(asked, cap) if isinstance(asked, int) and asked > 0 else cap
         return body
+
+    @property
+    def _client(self) -> httpx.Client | None:
+        """One keep-alive client for every exchange (``keep_alive``: on, or auto in live mode)."""
+        s = self.settings
+        if not (s.keep_alive == "on" or (s.keep_alive == "auto" and s.live)):
+            return None
+        if self._keep_alive is None or self._keep_alive.is_closed:
+            self._keep_alive = keep_alive_client(s.limits, self.responses_url)
+        return self._keep_alive
 
     def _headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.settings.api_key}"} if self.settings.api_key else {}
@@ -392,6 +413,7 @@ class Harness:
             cassette_id=cassette.id,
             turn=turn.index,
             content=raw.encode("utf-8") if raw is not None else None,
+            client=self._client,
         )
         exchange.live = s.live
         exchange.raw_body = raw
@@ -492,7 +514,6 @@ class Harness:
                 len(cassette.turns) == 1
                 and exchange.mode == "stream"
                 and turn.body is None
-                and not s.live
                 and not s.stream_only
             ):
                 self._reset_upstream(cassette.id)

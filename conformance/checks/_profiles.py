@@ -69,6 +69,7 @@ LENIENT: dict[str, tuple[str | None, str]] = {
     "oracle.reasoning": ("info", "Codex and OpenCode show no reasoning; the answer itself is intact"),
     "oracle.tool_calls": ("error", "LOSS: the agent runs the wrong tool, wrong arguments, or attaches the result to nothing"),
     "oracle.incremental": ("warning", "the user sees nothing until the end; a long answer looks stalled"),
+    "oracle.limit_reached_incomplete": ("error", "LOSS: pi.dev settles a truncated answer as complete"),
     "oracle.status": ("error", "LOSS: pi.dev settles a truncated answer as complete (`completed` for `length`)"),
     "oracle.usage": ("error", "ERR: Codex on usage without total_tokens; LOSS: zero context counters in OpenCode/Codex"),
     "oracle.error_relayed": ("warning", "the client errors either way; only the reason is lost"),

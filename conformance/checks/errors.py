@@ -34,6 +34,35 @@ OPTIONAL_PARAMS = (
 )
 
 
+def sdk_untyped(request: dict[str, Any]) -> list[str]:
+    """Shapes of this request that openai-python's request types do not allow (valid for many
+    servers, so still sent, but a live server may refuse them and is then not at fault)."""
+    out = []
+    inp = request.get("input")
+    for i, item in enumerate(inp if isinstance(inp, list) else []):
+        if not isinstance(item, dict):
+            continue
+        if item.get("type") == "function_call_output":
+            parts, where = item.get("output"), "inside function_call_output.output"
+        elif item.get("role") in ("user", "system", "developer"):
+            parts, where = item.get("content"), f"in a {item['role']} message"
+        else:
+            continue
+        if isinstance(parts, list) and any(isinstance(p, dict) and p.get("type") == "output_text" for p in parts):
+            out.append(f"input[{i}]: an `output_text` part {where}")
+    return out
+
+
+def live_note(ctx: Context) -> str:
+    """In live mode, what a finding about a refused request must add when the SDK types reject it."""
+    if not ctx.exchange.live:
+        return ""
+    odd = sdk_untyped(ctx.exchange.request)
+    if not odd:
+        return ""
+    return f" Note: this request carries {'; '.join(odd)}, which openai-python's types do not allow; a model server may refuse it without being wrong."
+
+
 def _envelope(body: bytes) -> tuple[Any, str | None]:
     """The decoded body and, when it is not an OpenAI error envelope, what is wrong with it."""
     if not body.strip():
@@ -206,7 +235,7 @@ def valid_input_accepted(ctx: Context) -> Iterator[Issue]:
     cause = likely_cause(ex.request, err)
     because = f" Likely cause: {cause}." if cause else ""
     yield Issue(
-        f"HTTP {ex.status} for a valid request: {said!r} (param {err.get('param')!r}).{because} The request carries {carries}",
+        f"HTTP {ex.status} for a valid request: {said!r} (param {err.get('param')!r}).{because} The request carries {carries}.{live_note(ctx)}",
         pointer=_pointer_of(err["param"]) if isinstance(err.get("param"), str) else None,
         expected="2xx",
         actual=ex.status,

@@ -268,16 +268,16 @@ def _echo_contradicts(key: str, asked: Any, echoed: Any) -> bool:
     if echoed is None:
         return False
     if key == "previous_response_id":
-        return echoed != asked
+        return bool(echoed != asked)
     if asked is None:
-        return key == "text" and isinstance(echoed, dict) and isinstance(echoed.get("format"), dict) and echoed["format"].get("type") not in (None, "text")
+        return key == "text" and isinstance(echoed, dict) and isinstance(echoed.get("format"), dict) and bool(echoed["format"].get("type") not in (None, "text"))
     if key in ("parallel_tool_calls", "max_output_tokens", "instructions"):
         return bool(type(asked) is type(echoed) and asked != echoed)
     if key == "tool_choice":
         if isinstance(asked, str):
-            return isinstance(echoed, str) and echoed != asked
+            return isinstance(echoed, str) and bool(echoed != asked)
         if isinstance(asked, dict) and isinstance(echoed, dict):
-            return asked.get("name") != (echoed.get("name") or (echoed.get("function") or {}).get("name"))
+            return bool(asked.get("name") != (echoed.get("name") or (echoed.get("function") or {}).get("name")))
         return False
     if key == "tools":
         want, got = _function_names(asked), _function_names(echoed)
@@ -285,7 +285,7 @@ def _echo_contradicts(key: str, asked: Any, echoed: Any) -> bool:
     if key == "text":
         fa = asked.get("format") if isinstance(asked, dict) else None
         fe = echoed.get("format") if isinstance(echoed, dict) else None
-        return isinstance(fa, dict) and isinstance(fe, dict) and fa.get("type") != fe.get("type")
+        return isinstance(fa, dict) and isinstance(fe, dict) and bool(fa.get("type") != fe.get("type"))
     return False
 
 

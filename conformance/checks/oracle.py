@@ -503,3 +503,32 @@ def incremental(ctx: Context) -> Iterator[Issue]:
                 expected=f"{want.fragments} deltas (or any number above 1)",
                 actual=1,
             )
+
+
+@check("oracle.limit_reached_incomplete", classes=("F1",), needs_stream=False)
+def limit_reached_incomplete(ctx: Context) -> Iterator[Issue]:
+    """Live mode: an answer whose ``usage.output_tokens`` reaches the ``max_output_tokens`` it was sent ends ``incomplete`` (reason ``max_output_tokens``).
+
+    With no recorded upstream the model server itself is the oracle: a model cut at the limit
+    is a truncated answer, and reporting it ``completed`` (llama.cpp did) makes agents settle a
+    half-written patch as final (pi.dev). Replayed exchanges are judged by ``oracle.status``.
+    """
+    ex = ctx.exchange
+    if not ex.live:
+        raise Skip("does not apply to a replayed exchange: oracle.status judges the ending against the recorded upstream")
+    limit = _int(ex.request.get("max_output_tokens"))
+    response, status = ctx.final
+    if limit is None or response is None:
+        return
+    used = _int(_obj(response.get("usage")).get("output_tokens"))
+    if used is None or used < limit or status in ("incomplete", "failed"):
+        return
+    pointer = "/response/status" if ex.mode == "stream" else "/status"
+    index = ctx.analysis.terminal.index if ex.mode == "stream" and ctx.analysis.terminal else None
+    yield Issue(
+        f"usage.output_tokens is {used}, the max_output_tokens of the request is {limit}, yet the answer is {status!r}: a truncated answer reported as finished",
+        index,
+        pointer=pointer,
+        expected="incomplete",
+        actual=status,
+    )

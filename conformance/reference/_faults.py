@@ -803,7 +803,7 @@ def _late_empty_deltas(frames: list[Frame]) -> list[Frame]:
         if not isinstance(f, dict):
             continue
         if f.get("type") == "response.output_text.done":
-            scope = {k: f[k] for k in ("item_id", "output_index", "content_index") if k in f}
+            scope: dict[str, Any] = {k: f[k] for k in ("item_id", "output_index", "content_index") if k in f}
             out.append({"type": "response.output_text.delta", **scope, "delta": "", "logprobs": []})
         elif f.get("type") == "response.function_call_arguments.done":
             scope = {k: f[k] for k in ("item_id", "output_index") if k in f}

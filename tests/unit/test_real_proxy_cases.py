@@ -186,8 +186,6 @@ def test_10_a_missing_closer_is_named_when_its_opener_is_missing_too() -> None:
     assert fired(exchange(encode(events))) == {"items.event_targets_open_part"}
 
 
-_ = (by_type, copy, Chunk)
-
 
 # -- 5. optional usage details -------------------------------------------------------------------
 def test_5_missing_cache_write_tokens_is_a_note_not_an_error() -> None:
@@ -354,3 +352,73 @@ def test_13_second_in_progress_prefixes_and_float_created_at() -> None:
     events = clean_events()
     events[-1]["response"]["created_at"] = 1712345678.0
     assert fired(exchange(encode(events))) == {"schema.response"}
+
+
+# -- 6, 14. live mode: a capped output, the stream: false leg, one keep-alive connection -----------
+def test_6_14_live_mode_caps_output_sends_both_legs_over_one_connection() -> None:
+    from conformance.cassette import load_cassettes
+    from conformance.harness import Harness, Settings
+    from conformance.reference import ReferenceBridge
+    from conformance.upstream import FakeUpstream
+
+    cassettes, _ = load_cassettes()
+    plain = next(c for c in cassettes if c.id == "openai-text-include-usage")
+    assert "max_output_tokens" not in plain.turns[0].request
+    # The "model server" is the reference bridge on a fake upstream: live mode does not know it.
+    with FakeUpstream([plain]) as upstream:
+        bridge = ReferenceBridge(upstream.url)
+        bridge.start()
+        try:
+            harness = Harness(Settings(proxy_url=bridge.url, live=True, live_max_output_tokens=32, limits=FAST))
+            harness.start()
+            try:
+                result = harness.run(plain)
+                pool = harness._keep_alive
+                assert pool is not None and not pool.is_closed
+            finally:
+                harness.stop()
+        finally:
+            bridge.stop()
+    assert [e.mode for e in result.exchanges] == ["stream", "nonstream"]
+    assert all(e.request["max_output_tokens"] == 32 for e in result.exchanges)
+    assert all(e.live and e.status == 200 for e in result.exchanges)
+    assert result.outcomes["nonstream.matches_stream"].skipped  # two live answers need not match
+    # a cassette's own smaller limit is kept; 0 switches the cap off
+    assert Harness(Settings(live=True, live_max_output_tokens=32))._request_for({"max_output_tokens": 8})["max_output_tokens"] == 8
+    assert "max_output_tokens" not in Harness(Settings(live=True, live_max_output_tokens=0))._request_for({})
+    assert "max_output_tokens" not in Harness(Settings(live=False))._request_for({})
+    assert Harness(Settings())._client is None
+    shared = Harness(Settings(keep_alive="on"))._client
+    assert shared is not None
+    shared.close()
+
+
+def test_14_live_answer_that_used_every_token_must_be_incomplete() -> None:
+    events = clean_events()  # usage.output_tokens is 2
+    ex = exchange(encode(events))
+    ex.request = {"model": "m", "input": "x", "stream": True, "max_output_tokens": 2}
+    assert run_checks(ex, select=["oracle.limit_reached_incomplete"])["oracle.limit_reached_incomplete"].skipped  # replayed
+    ex.live = True
+    (msg,) = findings(ex, "oracle.limit_reached_incomplete")
+    assert "'completed'" in msg
+    events[-1]["type"] = "response.incomplete"
+    events[-1]["response"].update(status="incomplete", incomplete_details={"reason": "max_output_tokens"})
+    ok = exchange(encode(events))
+    ok.request, ok.live = ex.request, True
+    assert findings(ok, "oracle.limit_reached_incomplete") == []
+    ex.request = dict(ex.request, max_output_tokens=3)
+    assert findings(ex, "oracle.limit_reached_incomplete") == []
+
+
+def test_6_live_refusal_of_a_request_the_sdk_types_reject_says_so() -> None:
+    request = {"model": "m", "stream": True, "input": [
+        {"type": "function_call", "call_id": "c1", "name": "f", "arguments": "{}"},
+        {"type": "function_call_output", "call_id": "c1", "output": [{"type": "output_text", "text": "4C"}]},
+    ]}
+    body = json.dumps({"error": {"message": "unsupported part", "type": "invalid_request_error", "param": None, "code": None}}).encode()
+    ex = Exchange("t", 0, "u", request, status=400, headers={"content-type": "application/json"}, chunks=[Chunk(0, body)], live=True)
+    (msg,) = findings(ex, "http.status_ok")
+    assert "openai-python's types do not allow" in msg and "input[1]" in msg
+    ex.live = False
+    (msg,) = findings(ex, "http.status_ok")
+    assert "types do not allow" not in msg
