@@ -368,5 +368,7 @@ def prefixes(ctx: Context) -> Iterator[Issue]:
         value = obj.get("id")
         if prefix is None or not isinstance(value, str) or value.startswith(prefix) or (kind, value) in seen:
             continue
+        if kind == "function_call" and value == obj.get("call_id"):
+            continue  # the call id used as item id: ids.call_id's finding
         seen.add((kind, value))
         yield Issue(f"{kind} id {value!r} does not start with {prefix!r}", index, pointer=f"{pointer}/id", expected=f"{prefix}…", actual=value)

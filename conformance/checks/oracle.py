@@ -515,7 +515,7 @@ def limit_reached_incomplete(ctx: Context) -> Iterator[Issue]:
     """
     ex = ctx.exchange
     if not ex.live:
-        raise Skip("does not apply to a replayed exchange: oracle.status judges the ending against the recorded upstream")
+        return  # a replayed exchange: oracle.status judges the ending against the recorded upstream
     limit = _int(ex.request.get("max_output_tokens"))
     response, status = ctx.final
     if limit is None or response is None:
