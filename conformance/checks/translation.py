@@ -271,8 +271,11 @@ def messages(ctx: Context) -> Iterator[Issue]:
 
     ``input`` as a string, items with or without ``type``, content as a string or parts,
     ``input_text``/``output_text``/``refusal`` parts in replayed assistant turns: all are the same
-    conversation. A proxy that keeps only the last user message (ccproxy: an infinite tool loop),
-    reorders, or drops an image answers a different conversation.
+    conversation, and so are Chat ``refusal`` parts (or a message-level ``refusal``) upstream. A
+    proxy that keeps only the last user message (ccproxy: an infinite tool loop), reorders, or
+    drops an image answers a different conversation. Every mismatch is reported, not just the
+    first; with ``previous_response_id`` the restored earlier turns may come first
+    (``translation.previous_response_id`` judges them).
     """
     request, chat = _gate(ctx, "translation.messages")
     items = _items(request)
