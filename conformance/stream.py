@@ -245,22 +245,22 @@ class _Machine:
 
     def part_for(self, ev: Event, item: Item, kind: str, d: dict[str, Any], t: str) -> Part | None:
         key_name = "summary_index" if kind == "summary" else "content_index"
-        ci = d.get(key_name)
+        asked = ci = d.get(key_name)
         if ci is None:
-            # A missing index is schema.event's finding; follow the item's latest part of this kind,
-            # as lenient clients do, so one omission does not cascade into every other check.
+            # A missing index is schema.event's finding; follow the item's latest part of this kind
+            # (the first when there is none yet), as lenient clients do, so one omission does not
+            # cascade into every other check.
             latest = [p for (k, _), p in item.parts.items() if k == kind]
-            if latest:
-                ci = latest[-1].index
+            ci = latest[-1].index if latest else 0
         part = item.parts.get((kind, ci)) if isinstance(ci, int) else None
         if part is None or part.added_at is None:
             opener = "reasoning_summary_part.added" if kind == "summary" else "content_part.added"
             self.note(
                 "part_unknown",
                 ev.index,
-                f"`{t}` refers to {key_name}={ci!r} of item {item.id!r}, but no `response.{opener}` opened that part",
+                f"`{t}` refers to {key_name}={asked!r} of item {item.id!r}, but no `response.{opener}` opened that part",
                 pointer=f"/{key_name}",
-                actual=ci,
+                actual=asked,
             )
             if part is None and isinstance(ci, int) and not isinstance(ci, bool):
                 # Follow the part anyway (as lenient clients do), so that a closing event missing

@@ -710,7 +710,7 @@ _TOOL_CALL_KEYS = frozenset({"id", "type", "function"})
 _FUNCTION_KEYS = frozenset({"name", "arguments"})
 
 
-@check("translation.no_additions", classes=("Q4", "T5", "Q2"), needs_stream=False, needs_upstream=True)
+@check("translation.no_additions", severity="warning", classes=("Q4", "T5", "Q2"), needs_stream=False, needs_upstream=True)
 def no_additions(ctx: Context) -> Iterator[Issue]:
     """Nothing the client did not ask for goes upstream: no token limit, sampling parameter or tool ``strict: false`` it never set, no stray keys in replayed ``tool_calls``.
 
