@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from functools import cached_property
 
 from conformance.checks._registry import Context, Issue, check
-from conformance.oracle import response_of
+from conformance.final_response import response_of
 from conformance.schema import SchemaViolation, load_schemas
 
 

@@ -1,7 +1,7 @@
 """Every cassette's streamed and ``stream: false`` legs carry the same answer.
 
 The fake upstream answers a non-streaming chat request with one ``chat.completion`` built from
-the recorded stream (:func:`conformance.oracle.chat_completion_body`). If the stream carries
+the recorded stream (:func:`conformance.expected.chat_completion_body`). If the stream carries
 something only in a vendor field (Groq's ``x_groq.usage``) the body loses it, and
 ``nonstream.matches_stream`` blames a proxy that read the vendor field for a difference the
 cassette created (issue 12, item 4). This audit fails on any such cassette.
@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from conformance.cassette import Interaction, load_cassettes
-from conformance.oracle import chat_completion_body, expect, expect_chunks
+from conformance.expected import chat_completion_body, expect, expect_chunks
 from conformance.sse import parse_sse
 
 CASSETTES, _ = load_cassettes()

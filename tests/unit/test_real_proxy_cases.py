@@ -13,10 +13,10 @@ from typing import Any, ClassVar
 from test_checks import by_type, clean_events, encode, exchange
 from test_translation import HISTORY, cassette, clean
 
-from conformance._model import Chunk, Exchange
 from conformance.checks import Context, run_checks
 from conformance.driver import Limits, accept_for, drive
-from conformance.oracle import expect_chunks
+from conformance.exchange import Chunk, Exchange
+from conformance.expected import expect_chunks
 from conformance.reference._machine import Machine, response_base
 
 Events = list[dict[str, Any]]
@@ -357,7 +357,8 @@ def test_13_second_in_progress_prefixes_and_float_created_at() -> None:
 # -- 6, 14. live mode: a capped output, the stream: false leg, one keep-alive connection -----------
 def test_6_14_live_mode_caps_output_sends_both_legs_over_one_connection() -> None:
     from conformance.cassette import load_cassettes
-    from conformance.harness import Harness, Settings
+    from conformance.harness import Harness
+    from conformance.options import Settings
     from conformance.reference import ReferenceBridge
     from conformance.upstream import FakeUpstream
 
