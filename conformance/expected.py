@@ -46,6 +46,8 @@ class ExpectedCall:
     id: str
     name: str
     arguments: str
+    fragments: int = 1
+    """How many non-empty argument fragments the upstream streamed it in."""
 
 
 @dataclass
@@ -67,6 +69,8 @@ class Expected:
     upstream_status: int = 200
     chunk_id: str | None = None
     model: str | None = None
+    text_chunks: int = 0
+    """How many non-empty content deltas the upstream streamed the text in."""
 
     @property
     def healthy(self) -> bool:
@@ -91,6 +95,7 @@ class _Builder:
         self.refusal: list[str] = []
         self.reasoning: list[str] = []
         self.calls: dict[tuple[str, Any], _Call] = {}
+        self.index_key: dict[int, tuple[str, Any]] = {}  # the current call of each tool-call index
         self.finish: str | None = None
         self.usage: dict[str, Any] | None = None
         self.error: str | None = None
@@ -149,13 +154,18 @@ class _Builder:
         index = frag.get("index")
         key: tuple[str, Any]
         if isinstance(index, int) and not isinstance(index, bool):
-            key = ("index", index)
+            key = self.index_key.get(index, ("index", (0, index)))
+            known = self.calls.get(key)
+            if known is not None and known.id and call_id and call_id != known.id:
+                # A new id on a used index is a new call (backends that send every call on index 0).
+                key = ("index", (key[1][0] + 1, index))
+            self.index_key[index] = key
         elif call_id:
             key = next((k for k, c in self.calls.items() if c.id == call_id), ("id", call_id))
         elif self.calls:
             key = next(reversed(self.calls))
         else:
-            key = ("index", 0)
+            key = self.index_key.get(0, ("index", (0, 0)))
         call = self.calls.get(key)
         if call is None:
             if not (call_id or name or args):
@@ -169,8 +179,9 @@ class _Builder:
             call.fragments.append(args)
 
     def tool_calls(self) -> list[ExpectedCall]:
-        ordered = sorted(self.calls.items(), key=lambda kv: (kv[0][0] != "index", kv[0][1] if kv[0][0] == "index" else 0))
-        return [ExpectedCall(c.id, c.name, "".join(c.fragments)) for _, c in ordered]
+        # Indexed calls in (reuse generation, index) order, then calls known only by id, as they came.
+        ordered = sorted(self.calls.items(), key=lambda kv: (kv[0][0] != "index", kv[0][1] if kv[0][0] == "index" else (0, 0)))
+        return [ExpectedCall(c.id, c.name, "".join(c.fragments), len(c.fragments)) for _, c in ordered]
 
 
 def _list(value: Any) -> list[Any]:
@@ -278,6 +289,7 @@ def expect_chunks(status: int, headers: dict[str, str], chunks: list[bytes], end
         upstream_status=status,
         chunk_id=b.chunk_id,
         model=b.model,
+        text_chunks=len(b.text),
     )
 
 

@@ -49,6 +49,8 @@ class Settings:
     replay_timing: bool = False
     reference_faults: Sequence[str] = ()
     live: bool = False
+    live_max_output_tokens: int = 256
+    keep_alive: str = "auto"  # auto (on in live mode) | on | off
     stream_only: bool = False
     record_mode: str = "none"
     record_dir: str = "cassettes-recorded"
@@ -146,6 +148,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("--responses-path", "Path of the Responses endpoint below the proxy URL.", "str", "/responses", "PATH"),
     Option("--replay-timing", "Replay upstream chunks with their recorded timing (default: as fast as possible).", "flag", False),
     Option("--live", "Live mode: the target is a model server (e.g. llama.cpp); no fake upstream, only each cassette's first request, and checks that need the recorded upstream are skipped.", "flag", False),
+    Option("--live-max-output-tokens", "Live mode: cap each request's max_output_tokens at N (and set it where the cassette has none) so a model server answers in bounded time; 0 sends the cassettes' values.", "int", 256, "N"),
+    Option("--keep-alive", "Send every request over one reused keep-alive connection: on, off, or auto (on in live mode, where llama.cpp's server dropped reused connections).", "str", "auto", "MODE", ("auto", "on", "off")),
     Option("--stream-only", "Send each request only as the cassette has it (streaming); skip the stream: false replay of single-turn cassettes and the checks of that body.", "flag", False),
     Option("--record-mode", "pytest-recording's modes for the upstream leg: none replays the cassettes; once, new_episodes, all and rewrite put a recorder between the proxy and --upstream-url and write what it answers to --record-dir (see `responses-conformance record --help`).", "str", "none", "MODE", ("none", "once", "new_episodes", "all", "rewrite")),
     Option("--upstream-url", "Base URL of a real Chat Completions upstream to record from (with --record-mode other than none).", metavar="URL"),
@@ -213,6 +217,8 @@ def settings_from(get: Callable[[Option], Any], env: Mapping[str, str] = os.envi
         record_mode=str(value("--record-mode")),
         record_dir=str(value("--record-dir")),
         stream_only=bool(value("--stream-only")),
+        live_max_output_tokens=int(value("--live-max-output-tokens")),
+        keep_alive=str(value("--keep-alive")),
         limits=limits,
     )
 

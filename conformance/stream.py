@@ -150,6 +150,28 @@ class Analysis:
     def of_kind(self, *kinds: str) -> list[Anomaly]:
         return [a for a in self.anomalies if a.kind in kinds]
 
+    def terminal_position(self, item: Item) -> int | None:
+        """Where ``item`` is in the terminal output: the entry with its id, else the entry at its
+        position unless that entry is another streamed item (then it is missing: None).
+
+        Matching by position alone blames the wrong item when one is missing (issue 12).
+        """
+        term = self.terminal
+        resp = term.data.get("response") if term is not None and term.data is not None else None
+        out = resp.get("output") if isinstance(resp, dict) else None
+        if not isinstance(out, list):
+            return None
+        ids = {v.get("id") for v in (item.added, item.done) if isinstance(v, dict) and isinstance(v.get("id"), str)}
+        for n, entry in enumerate(out):
+            if isinstance(entry, dict) and entry.get("id") in ids:
+                return n
+        if 0 <= item.ordinal < len(out) and isinstance(out[item.ordinal], dict):
+            other = out[item.ordinal].get("id")
+            streamed = {x.id for x in self.items.values() if x is not item}
+            if other is None or other not in streamed:
+                return item.ordinal
+        return None
+
 
 _scan_once: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
 
@@ -251,24 +273,30 @@ class _Machine:
 
     def part_for(self, ev: Event, item: Item, kind: str, d: dict[str, Any], t: str) -> Part | None:
         key_name = "summary_index" if kind == "summary" else "content_index"
-        ci = d.get(key_name)
+        asked = ci = d.get(key_name)
         if ci is None:
-            # A missing index is schema.event's finding; follow the item's latest part of this kind,
-            # as lenient clients do, so one omission does not cascade into every other check.
+            # A missing index is schema.event's finding; follow the item's latest part of this kind
+            # (the first when there is none yet), as lenient clients do, so one omission does not
+            # cascade into every other check.
             latest = [p for (k, _), p in item.parts.items() if k == kind]
-            if latest:
-                ci = latest[-1].index
+            ci = latest[-1].index if latest else 0
         part = item.parts.get((kind, ci)) if isinstance(ci, int) else None
         if part is None or part.added_at is None:
             opener = "reasoning_summary_part.added" if kind == "summary" else "content_part.added"
             self.note(
                 "part_unknown",
                 ev.index,
-                f"`{t}` refers to {key_name}={ci!r} of item {item.id!r}, but no `response.{opener}` opened that part",
+                f"`{t}` refers to {key_name}={asked!r} of item {item.id!r}, but no `response.{opener}` opened that part",
                 pointer=f"/{key_name}",
-                actual=ci,
+                actual=asked,
             )
-            return None
+            if part is None and isinstance(ci, int) and not isinstance(ci, bool):
+                # Follow the part anyway (as lenient clients do), so that a closing event missing
+                # as well is still named: a missing opener must not mask a missing closer.
+                part = item.parts[(kind, ci)] = Part(kind, ci)
+            if part is None or part.done_at is not None:
+                return None
+            return part
         if part.done_at is not None:
             self.note(
                 "part_closed",
@@ -298,14 +326,34 @@ class _Machine:
                 if part is None:
                     return
             delta = d.get("delta")
+            if part.text_done_at is not None:
+                # Blame the late delta, not the done text: it is left out of the concatenation.
+                self.note(
+                    "delta_after_done",
+                    ev.index,
+                    f"`{t}` ({len(delta) if isinstance(delta, str) else 0} characters) arrives after the part's text was confirmed by its `*.done` event (event {part.text_done_at})",
+                    pointer="/delta",
+                    actual=delta,
+                )
+                return
             if isinstance(delta, str):
                 part.deltas.append(delta)
             part.delta_type = t
             return
         if t == "response.function_call_arguments.delta":
             item = self.resolve(ev, d, t)
-            if item is not None and isinstance(d.get("delta"), str):
-                item.arg_deltas.append(d["delta"])
+            if item is None or not isinstance(d.get("delta"), str):
+                return
+            if item.args_done_at is not None:
+                self.note(
+                    "delta_after_done",
+                    ev.index,
+                    f"`{t}` ({len(d['delta'])} characters) for item {item.id!r} arrives after its `response.function_call_arguments.done` (event {item.args_done_at})",
+                    pointer="/delta",
+                    actual=d["delta"],
+                )
+                return
+            item.arg_deltas.append(d["delta"])
             return
         if t == "response.output_item.added":
             self.item_added(ev, d)
@@ -430,7 +478,7 @@ class _Machine:
     def part_added(self, ev: Event, item: Item, kind: str, d: dict[str, Any], t: str) -> None:
         key_name = "summary_index" if kind == "summary" else "content_index"
         ci = d.get(key_name)
-        count = sum(1 for k in item.parts if k[0] == kind)
+        count = sum(1 for k, p in item.parts.items() if k[0] == kind and p.added_at is not None)
         if not isinstance(ci, int) or isinstance(ci, bool):
             ci = count
         if ci != count:
@@ -442,10 +490,14 @@ class _Machine:
                 expected=count,
                 actual=ci,
             )
-        if (kind, ci) in item.parts:
+        part_obj = d.get("part") if isinstance(d.get("part"), dict) else None
+        known = item.parts.get((kind, ci))
+        if known is not None and known.added_at is None and known.done_at is None:
+            known.added_at, known.added = ev.index, part_obj  # opened late: part_unknown said so
+            return
+        if known is not None:
             self.note("double_open", ev.index, f"`{t}` opens {key_name} {ci} of item {item.id!r} a second time")
             return
-        part_obj = d.get("part") if isinstance(d.get("part"), dict) else None
         item.parts[(kind, ci)] = Part(kind, ci, added_at=ev.index, added=part_obj)
 
     def part_done(self, ev: Event, item: Item, kind: str, d: dict[str, Any], t: str) -> None:

@@ -12,6 +12,7 @@ import contextlib
 import gc
 import inspect
 import json
+import re
 import shlex
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -40,7 +41,7 @@ __all__ = [
     "status_matches",
 ]
 
-MAX_FINDINGS_PER_CHECK = 8
+_REASON_DIGITS = re.compile(r"\d+")
 
 
 @dataclass
@@ -333,15 +334,17 @@ def _run_checks(
             results[spec.id] = Outcome(skipped=ctx.no_stream_reason())
             continue
         found: list[Finding] = []
+        folded: dict[str, list[int]] = {}  # reason (numbers blanked) -> [index in found, repeats]
         issues: Iterator[Issue] = iter(spec.func(ctx))
         try:
             for issue in issues:
-                if len(found) == MAX_FINDINGS_PER_CHECK:
-                    rest = 1 + sum(1 for _ in issues)
-                    found.append(
-                        Finding(spec.id, severity, f"{label}… and {rest} more like the above", exchange.cassette_id, exchange.turn)
-                    )
-                    break
+                # No cap hides a distinct reason (issue 12): the same reason at another place is
+                # folded into its first finding with a count.
+                reason = _REASON_DIGITS.sub("#", issue.message)
+                if reason in folded:
+                    folded[reason][1] += 1
+                    continue
+                folded[reason] = [len(found), 0]
                 found.append(
                     Finding(
                         check_id=spec.id,
@@ -358,7 +361,15 @@ def _run_checks(
                     )
                 )
         except Skip as skip:
-            results[spec.id] = Outcome(found, None if found else str(skip))
+            results[spec.id] = Outcome(_fold(found, folded), None if found else str(skip))
             continue
-        results[spec.id] = Outcome(found)
+        results[spec.id] = Outcome(_fold(found, folded))
     return results
+
+
+def _fold(found: list[Finding], folded: dict[str, list[int]]) -> list[Finding]:
+    """Say on each finding how many more places had the same reason."""
+    for at, repeats in folded.values():
+        if repeats:
+            found[at].message += f" (and {repeats} more like it)"
+    return found

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from conformance.checks._registry import Context, Issue, check
+from conformance.checks.errors import live_note
 
 
 def _excerpt(body: bytes, limit: int = 300) -> str:
@@ -78,7 +79,7 @@ def status_ok(ctx: Context) -> Iterator[Issue]:
     allowed = " or ".join(ctx.allowed_statuses())
     what = "a valid request" if allowed == "2xx" else "this request"
     yield Issue(
-        f"HTTP {ex.status} for {what}, where {allowed} is right; body: {_excerpt(ex.body)}",
+        f"HTTP {ex.status} for {what}, where {allowed} is right; body: {_excerpt(ex.body)}{live_note(ctx)}",
         expected=allowed,
         actual=ex.status,
     )
