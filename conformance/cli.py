@@ -20,7 +20,6 @@ from conformance.commands import record as record_command
 from conformance.commands import report as report_command
 from conformance.harness import Harness, HarnessError
 from conformance.options import OPTIONS, Option, settings_from
-from conformance.report import render_report
 
 __all__ = ["main"]
 
@@ -62,19 +61,12 @@ def _run(args: argparse.Namespace, console: Console) -> int:
         console.print(f"error: {exc}", style="bold red", highlight=False)
         return 2
     try:
-        target = settings.proxy_cmd or settings.proxy_url or "embedded reference bridge"
-        if settings.reference_faults:
-            target += f" with faults {', '.join(settings.reference_faults)}"
+        # issue 10 hook: progress on stderr; the verdict is printed by outputs.finish
+        from conformance.report.progress import track
+
         results = []
-        for cassette in harness.cassettes:
+        for cassette in track(harness.cassettes, lambda c: c.id):
             results.append(harness.run(cassette))
-        render_report(
-            console,
-            results,
-            target=target,
-            profile=settings.profile,
-            load_errors=[str(e) for e in harness.load_errors],
-        )
     finally:
         harness.stop()
     return outputs.finish_harness(console, harness, results)

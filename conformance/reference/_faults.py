@@ -792,3 +792,14 @@ _fault("R5-nonstream-no-created-at", {"nonstream.body_is_response"},
 _fault("X-no-done-sentinel", {"dialect.done_sentinel_sent"},
        "Ends the stream without data: [DONE] (Open Responses requires it).", wire="no-done")
 # fmt: on
+
+
+# Added for issue 10 (problems, not findings): one root cause whose consequences fan out.
+def _empty_user_messages(chat: dict[str, Any]) -> None:
+    for message in chat.get("messages") or []:
+        if message.get("role") == "user":
+            message["content"] = ""
+
+
+_fault("Q2-user-messages-emptied", {"upstream.matched", "http.status_ok", "translation.messages"},
+       "Sends every user message upstream with empty content.", request=_empty_user_messages)

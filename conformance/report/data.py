@@ -168,7 +168,7 @@ def build_report(
             "classes": list(spec.classes),
             "severity": severity.value if severity else None,
         }
-    return {
+    report: dict[str, Any] = {
         "$schema": SCHEMA_ID,
         "report_format": REPORT_FORMAT,
         "runner": runner,
@@ -196,6 +196,10 @@ def build_report(
         "checks": catalog,
         "cassettes": cassettes,
     }
+    from conformance.problems import problems_json  # issue 10: findings grouped into problems
+
+    report["problems"] = problems_json(report)
+    return report
 
 
 def write_report(path: str | Path, report: Mapping[str, Any]) -> Path:

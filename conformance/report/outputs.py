@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.text import Text
 
 from conformance._model import Severity
 from conformance.checks import REGISTRY, Outcome
@@ -28,8 +27,10 @@ from conformance.expectations import (
 )
 from conformance.harness import CassetteResult, Harness
 from conformance.options import OPTIONS, Option
+from conformance.problems import forgive_known_problems
 from conformance.report.data import Target, _now, build_report, write_report
 from conformance.report.html import write_html
+from conformance.report.verdict import render_verdict, repro_dir
 
 __all__ = ["OutputSettings", "RunOutputs", "first_message", "pair_outcomes", "prepare"]
 
@@ -47,6 +48,7 @@ class OutputSettings:
     update_expectations: bool = False
     strict_expectations: bool = False
     fail_on: Severity = Severity.ERROR
+    grid: bool = False
 
     @classmethod
     def from_getter(cls, get: Callable[[Option], Any]) -> OutputSettings:
@@ -63,6 +65,7 @@ class OutputSettings:
             update_expectations=bool(value("--update-expectations")),
             strict_expectations=bool(value("--strict-expectations")),
             fail_on=Severity(value("--fail-on") or "error"),
+            grid=bool(value("--grid")),
         )
 
     def check(self) -> str | None:
@@ -163,12 +166,8 @@ class RunOutputs:
                 console.print(f"expectations written: {path} ({len(exp.known)} known failures)", highlight=False, soft_wrap=True)
                 self.expectations = exp
             judgement = judge_all(exp, outcomes, cassettes=cassette_ids, checks=REGISTRY, strict=s.strict_expectations)
-            reasons = {p: exp.known[p] for p, v in judgement.verdicts.items() if v in (Verdict.XFAIL, Verdict.FIXED)}
-            style = "bold red" if judgement.failed else "bold green"
-            lines = judgement.lines()
-            console.print(Text(lines[0], style=style), soft_wrap=True)
-            for line in lines[1:]:
-                console.print(Text(line, style="red" if "new failure" in line else "yellow"), soft_wrap=True)
+            judgement = forgive_known_problems(judgement, results, s.expectations, s.fail_on)  # issue 10
+            reasons = {p: exp.known.get(p, "known problem") for p, v in judgement.verdicts.items() if v in (Verdict.XFAIL, Verdict.FIXED)}
         report = build_report(
             results,
             target=target,
@@ -181,6 +180,8 @@ class RunOutputs:
             runner="cli",
             started_at=started_at,
         )
+        # issue 10 hook: the verdict (problems, most harmful first) replaces the findings dump
+        render_verdict(console, report, repro_dir=repro_dir(s.report_json or s.report_html), grid=s.grid)
         self.write(console, report)
         return 0 if report["summary"]["ok"] else 1
 

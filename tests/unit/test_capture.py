@@ -168,7 +168,7 @@ def test_cassette_from_capture_command_writes_a_replayable_cassette(tmp_path: Pa
     assert path.exists()
     run = cli("run", "--cassettes", str(path))
     assert run.returncode == 0, run.stdout
-    assert "captured-hello" in run.stdout and "0 errors" in run.stdout
+    assert "captured-hello" in run.stderr and "no findings" in run.stdout
     bad = cli("cassette", "from-capture", str(tmp_path / "missing.json"))
     assert bad.returncode == 2 and bad.stdout.startswith("error: ") and "Traceback" not in bad.stdout + bad.stderr
 

@@ -1,0 +1,500 @@
+"""Problems, not findings: group a run's findings into the proxy's defects, most harmful first.
+
+A *finding* is one rule broken at one place; a *problem* is one defect of the proxy, which
+usually shows up as many findings (the same missing field on every event of every cassette).
+Findings are grouped by check id and a *normalised reason*: the message with ids, numbers,
+quoted values and long texts abstracted, so "item 'msg_1a…' was never closed" on sixty cassettes
+is one problem. Its id is a hash of the check id and that reason, so it is stable from one run to
+the next and CI can diff two runs (or name it in an expectation file).
+
+One root cause fans out (no terminal event fails every check of the terminal output; a proxy that
+empties the user's message gets an upstream mismatch and an error status). :data:`MOOTS` declares
+which checks a failing check makes moot *on the same exchange*; their findings are folded under
+the cause as consequences instead of being problems of their own.
+
+Problems are ranked by harm (:class:`Harm`): breaks a client (ERR before LOSS, from a measured
+client-impact lookup when one is given), loses or changes what the upstream said (``oracle``),
+sends the upstream what the client did not ask for (``translation``), breaks the protocol, then
+shape-only. Nothing here prints; :mod:`conformance.report.verdict` renders it.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import json
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from conformance._model import Finding, Severity
+from conformance.checks._profiles import LENIENT
+from conformance.expectations import Judgement, Verdict
+
+__all__ = [
+    "MOOTS",
+    "Harm",
+    "Impact",
+    "Problem",
+    "forgive_known_problems",
+    "group_findings",
+    "harm_of",
+    "known_pairs",
+    "known_problem_ids",
+    "moot_closure",
+    "normalise",
+    "problem_id",
+    "problem_id_of",
+    "problems_from_report",
+    "problems_json",
+]
+
+NONSTREAM = "[non-stream] "
+_MORE = re.compile(r"^… and \d+ more like the above$")
+
+# check id -> checks (ids, or prefixes ending in ``*``) whose findings on the same exchange are
+# consequences of it. Declared once here; the lead may move it into the check registry.
+MOOTS: dict[str, tuple[str, ...]] = {
+    # nothing (or nothing usable) came back: every check of the answer is moot
+    "transport.connect": ("*",),
+    "transport.timeout": (
+        "transport.clean_close", "lifecycle.terminal_present", "lifecycle.terminal_status",
+        "integrity.terminal_output", "oracle.*", "nonstream.matches_stream",
+    ),
+    "transport.cap": (
+        "transport.clean_close", "lifecycle.terminal_present", "lifecycle.terminal_status",
+        "integrity.terminal_output", "oracle.*", "nonstream.matches_stream",
+    ),
+    "transport.clean_close": (
+        "lifecycle.terminal_present", "lifecycle.terminal_status", "integrity.terminal_output",
+        "oracle.status", "oracle.usage", "nonstream.matches_stream",
+    ),
+    # no terminal event: no terminal output, status or usage to judge
+    "lifecycle.terminal_present": (
+        "lifecycle.terminal_status", "integrity.terminal_output", "oracle.status", "oracle.usage",
+        "nonstream.matches_stream", "sse.done_after_terminal", "items.closed_once",
+    ),
+    "lifecycle.created_first": ("lifecycle.in_progress_second", "lifecycle.initial_status"),
+    # an item never opened: its parts, deltas and dones are judged against the implied item
+    "items.event_targets_open_item": (
+        "items.event_targets_open_part", "items.closed_once", "items.close_order",
+        "integrity.text_concat", "integrity.arguments_concat", "indices.*",
+    ),
+    "items.event_targets_open_part": ("items.close_order", "indices.content_index_dense"),
+    # the fake upstream could not answer the proxy's request: what the proxy made of the
+    # harness's 5xx says nothing about the proxy's streaming
+    "upstream.matched": (
+        "http.status_ok", "http.content_type", "errors.*", "oracle.*", "lifecycle.*", "integrity.*",
+        "nonstream.*", "items.*", "indices.*", "schema.*", "seq.*", "sse.*", "ids.*",
+        "transport.clean_close",
+    ),
+    # the proxy changed the conversation: the upstream mismatch follows from it
+    "translation.messages": ("upstream.matched",),
+    "translation.tool_history": ("upstream.matched",),
+    "translation.system_message": ("upstream.matched",),
+    "request.valid_input_accepted": ("http.status_ok", "upstream.matched", "errors.envelope"),
+}
+
+
+class Harm(enum.IntEnum):
+    """How much a problem hurts, most harmful first (the sort order of the report)."""
+
+    CLIENT_ERR = 0  # a measured client raises or returns an error
+    CLIENT_LOSS = 1  # a measured client finishes but loses or misreports data
+    UPSTREAM_CHANGED = 2  # the answer differs from what the upstream said
+    REQUEST_CHANGED = 3  # the upstream got something the client did not ask for (or nothing)
+    PROTOCOL = 4  # the HTTP/stream protocol is broken (status, terminal event, transport)
+    SHAPE = 5  # the data is intact; a field or event is missing or malformed
+
+    @property
+    def label(self) -> str:
+        return _HARM_LABEL[self]
+
+
+_HARM_LABEL = {
+    Harm.CLIENT_ERR: "breaks a client (error)",
+    Harm.CLIENT_LOSS: "breaks a client (data loss)",
+    Harm.UPSTREAM_CHANGED: "loses or changes what the upstream said",
+    Harm.REQUEST_CHANGED: "sends the upstream what the client did not ask for",
+    Harm.PROTOCOL: "breaks the HTTP or stream protocol",
+    Harm.SHAPE: "shape only: the data is intact",
+}
+
+_UPSTREAM_CHANGED = ("oracle.", "integrity.", "nonstream.matches_stream")
+_REQUEST_CHANGED = ("translation.", "upstream.", "request.")
+_PROTOCOL = (
+    "transport.", "http.", "errors.", "lifecycle.terminal_present", "lifecycle.single_terminal_last",
+    "sse.data_json", "sse.done_after_terminal",
+)
+# Shape checks: every quoted value is abstracted (which field, which event varies; the defect not).
+_SHAPE_GROUPS = ("schema.", "seq.", "sse.", "items.", "indices.", "ids.", "dialect.", "lifecycle.", "nonstream.body_is_response")
+
+# Impact lookup: check id -> {client name: "ERR" | "LOSS" | "ok"} (the client-impact work).
+Impact = Mapping[str, Mapping[str, str]]
+
+
+def _matches(check_id: str, pattern: str) -> bool:
+    return pattern == "*" or check_id == pattern or (pattern.endswith("*") and check_id.startswith(pattern[:-1]))
+
+
+def moot_closure(cause: str, moots: Mapping[str, Sequence[str]] = MOOTS) -> tuple[str, ...]:
+    """Every pattern ``cause`` makes moot, directly or through a check it makes moot."""
+    seen: list[str] = []
+    todo = list(moots.get(cause, ()))
+    while todo:
+        pattern = todo.pop(0)
+        if pattern in seen:
+            continue
+        seen.append(pattern)
+        for other, more in moots.items():
+            if other != cause and _matches(other, pattern):
+                todo.extend(m for m in more if m not in seen)
+    return tuple(seen)
+
+
+def _is_moot(check_id: str, cause: str, moots: Mapping[str, Sequence[str]]) -> bool:
+    return check_id != cause and any(_matches(check_id, p) for p in moot_closure(cause, moots))
+
+
+# -- normalisation ---------------------------------------------------------------------------
+_ID = re.compile(
+    r"(?<![\w-])(?:(?:resp|msg|fc|rs|item|call|ctc|ws|fs|ci|mcp|lc|cu|toolu|chatcmpl)[_-][A-Za-z0-9_-]{6,}"
+    r"|chatcmpl-tool-[0-9a-f]{8,}|[0-9a-f]{16,})(?![\w-])"
+)
+_QUOTED = re.compile(r"(?<![\w])('(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\")(?![\w])")
+_BACKTICK = re.compile(r"`[^`]*`")
+_LITERAL = re.compile(r"\{[^{}]*\}|\[[^\[\]]*['\"][^\[\]]*\]")
+_NUMBER = re.compile(r"(?<![\w<])-?\d+(?:\.\d+)?(?![\w>])")
+_STATUS = re.compile(r"(?:HTTP |where )([1-5]\d\d)\b|\b([1-5]\d\d)(?= is right)")
+_CUT = ("; body:", "; closest:", " closest:")
+_TOKEN = re.compile(r"^[A-Za-z_][\w.\-/]{0,31}$")
+
+
+def _shape(check_id: str) -> bool:
+    return check_id.startswith(_SHAPE_GROUPS)
+
+
+def normalise(check_id: str, message: str) -> tuple[str, list[str]]:
+    """The reason of a finding with its varying parts abstracted, and the abstracted values.
+
+    Ids become ``<id>``, numbers ``<n>`` (HTTP status codes stay), dict/list literals ``<value>``,
+    long or free texts ``<text>``. In shape checks every quoted or back-ticked value becomes
+    ``<v>`` (which field or event is missing varies, the defect does not); in behavioural checks
+    short enumerated values (``'completed'``, ``'length'``) stay, because they are the defect.
+    """
+    text = message.removeprefix(NONSTREAM).split("\n", 1)[0].strip()
+    for marker in _CUT:
+        head, sep, _ = text.partition(marker)
+        if sep:
+            text = head
+    values: list[str] = []
+    text = _ID.sub("<id>", text)
+    for _ in range(3):
+        text = _LITERAL.sub("<value>", text)
+    shape = _shape(check_id)
+
+    def quoted(m: re.Match[str]) -> str:
+        inner = m.group(0)[1:-1]
+        if inner in ("<id>", "<value>"):
+            return m.group(0)
+        if shape:
+            values.append(inner)
+            return "<v>"
+        if _TOKEN.match(inner) or inner == "":
+            return m.group(0)
+        values.append(inner)
+        return "<text>"
+
+    text = _QUOTED.sub(quoted, text)
+    if shape:
+
+        def tick(m: re.Match[str]) -> str:
+            values.append(m.group(0)[1:-1])
+            return "<v>"
+
+        text = _BACKTICK.sub(tick, text)
+    kept: dict[str, str] = {}
+
+    def keep(m: re.Match[str]) -> str:
+        key = f"\x00{chr(65 + len(kept))}\x00"
+        kept[key] = m.group(0)
+        return key
+
+    text = _STATUS.sub(keep, text)
+    text = _NUMBER.sub("<n>", text)
+    for key, original in kept.items():
+        text = text.replace(key, original)
+    return re.sub(r"\s+", " ", text).strip(), values
+
+
+def problem_id(check_id: str, reason: str) -> str:
+    """Stable across runs: a hash of the check id and the normalised reason."""
+    return "p-" + hashlib.sha256(f"{check_id}\n{reason}".encode()).hexdigest()[:8]
+
+
+def problem_id_of(f: Finding) -> str | None:
+    """The problem id of one finding on its own (no folding); None for a "… and N more" marker."""
+    if _MORE.match(f.message.removeprefix(NONSTREAM)):
+        return None
+    return problem_id(f.check_id, normalise(f.check_id, f.message)[0])
+
+
+# -- problems --------------------------------------------------------------------------------
+@dataclass
+class Consequence:
+    """Findings of a mooted check folded under a problem (per check and normalised reason)."""
+
+    check_id: str
+    reason: str
+    count: int = 0
+
+
+@dataclass
+class Problem:
+    """One defect of the proxy: every finding it explains, and what it breaks."""
+
+    id: str
+    check_id: str
+    reason: str
+    severity: Severity
+    harm: Harm
+    impact: dict[str, str]  # client -> ERR | LOSS
+    occurrences: list[Finding] = field(default_factory=list)
+    exchanges: set[tuple[str, int, str]] = field(default_factory=set)
+    values: list[str] = field(default_factory=list)
+    consequences: dict[tuple[str, str], Consequence] = field(default_factory=dict)
+    folded_findings: list[Finding] = field(default_factory=list)
+    known: bool = False  # every failing occurrence is a known failure (or the id is listed)
+    known_reason: str | None = None
+
+    @property
+    def example(self) -> Finding:
+        return self.occurrences[0]
+
+    @property
+    def cassettes(self) -> list[str]:
+        return list(dict.fromkeys(f.cassette_id for f in self.occurrences))
+
+    @property
+    def folded(self) -> int:
+        return sum(c.count for c in self.consequences.values())
+
+    @property
+    def breaks(self) -> str:
+        """One line: what it breaks and for whom."""
+        if self.impact:
+            bad = [f"{client} ({verdict})" for client, verdict in sorted(self.impact.items(), key=lambda kv: (kv[1], kv[0]))]
+            return "breaks " + ", ".join(bad)
+        hint = LENIENT.get(self.check_id, (None, ""))[1]
+        return self.harm.label + (f"; clients.md (not measured): {hint}" if hint else "")
+
+    def sort_key(self) -> tuple[Any, ...]:
+        return (
+            self.severity is Severity.INFO,
+            int(self.harm),
+            -self.severity.rank,
+            -len(self.cassettes),
+            -len(self.exchanges),
+            self.check_id,
+            self.id,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        ex = self.example
+        return {
+            "id": self.id,
+            "check": self.check_id,
+            "severity": self.severity.value,
+            "harm": self.harm.name.lower(),
+            "impact": dict(sorted(self.impact.items())),
+            "breaks": self.breaks,
+            "reason": self.reason,
+            "values": self.values[:20],
+            "occurrences": {
+                "findings": len(self.occurrences),
+                "exchanges": len(self.exchanges),
+                "cassettes": self.cassettes,
+            },
+            "example": {
+                "cassette": ex.cassette_id,
+                "turn": ex.turn,
+                "message": ex.message,
+                "event_index": ex.event_index,
+                "raw": ex.raw,
+                "pointer": ex.pointer,
+                "expected": ex.expected,
+                "actual": ex.actual,
+            },
+            "consequences": [
+                {"check": c.check_id, "reason": c.reason, "count": c.count}
+                for c in sorted(self.consequences.values(), key=lambda c: (-c.count, c.check_id, c.reason))
+            ],
+            "known": self.known,
+        }
+
+
+def harm_of(check_id: str, impact: Mapping[str, str] | None = None) -> Harm:
+    verdicts = {v.upper() for v in (impact or {}).values()}
+    if "ERR" in verdicts:
+        return Harm.CLIENT_ERR
+    if "LOSS" in verdicts:
+        return Harm.CLIENT_LOSS
+    if check_id.startswith(_UPSTREAM_CHANGED):
+        return Harm.UPSTREAM_CHANGED
+    if check_id.startswith(_REQUEST_CHANGED):
+        return Harm.REQUEST_CHANGED
+    if check_id.startswith(_PROTOCOL):
+        return Harm.PROTOCOL
+    return Harm.SHAPE
+
+
+def _exchange_key(f: Finding) -> tuple[str, int, str]:
+    return (f.cassette_id, f.turn, "nonstream" if f.message.startswith(NONSTREAM) else "stream")
+
+
+def group_findings(
+    findings: Iterable[Finding],
+    *,
+    impact: Impact | None = None,
+    moots: Mapping[str, Sequence[str]] = MOOTS,
+    known_ids: Mapping[str, str] | None = None,
+) -> list[Problem]:
+    """The problems behind ``findings``, most harmful first.
+
+    ``impact``: check id -> {client: "ERR" | "LOSS" | "ok"}, from the client-impact work when it
+    ran; clients marked ok are ignored. ``known_ids``: problem ids an expectation file lists.
+    """
+    items = [f for f in findings if not _MORE.match(f.message.removeprefix(NONSTREAM))]
+    fired: dict[tuple[str, int, str], dict[str, Finding]] = {}
+    for f in items:
+        fired.setdefault(_exchange_key(f), {}).setdefault(f.check_id, f)
+    problems: dict[str, Problem] = {}
+
+    def problem_for(f: Finding) -> Problem:
+        reason, values = normalise(f.check_id, f.message)
+        pid = problem_id(f.check_id, reason)
+        p = problems.get(pid)
+        if p is None:
+            hits = {c: v for c, v in ((impact or {}).get(f.check_id) or {}).items() if v.upper() in ("ERR", "LOSS")}
+            p = problems[pid] = Problem(pid, f.check_id, reason, f.severity, harm_of(f.check_id, hits), hits)
+        for v in values:
+            if v not in p.values:
+                p.values.append(v)
+        return p
+
+    folded: list[tuple[Finding, Finding]] = []
+    for f in items:
+        here = fired[_exchange_key(f)]
+        causes = [c for c in here if _is_moot(f.check_id, c, moots)]
+        # the root: a cause nothing else present makes moot (the map is acyclic: see tests)
+        roots = sorted(c for c in causes if not any(_is_moot(c, o, moots) for o in causes if o != c))
+        if roots:
+            folded.append((f, here[roots[0]]))
+            continue
+        p = problem_for(f)
+        p.occurrences.append(f)
+        p.exchanges.add(_exchange_key(f))
+        if f.severity.rank > p.severity.rank:
+            p.severity = f.severity
+    for f, cause in folded:
+        p = problem_for(cause)
+        reason, _ = normalise(f.check_id, f.message)
+        c = p.consequences.setdefault((f.check_id, reason), Consequence(f.check_id, reason))
+        c.count += 1
+        p.folded_findings.append(f)
+    out = [p for p in problems.values() if p.occurrences]
+    for p in out:
+        if known_ids and p.id in known_ids:
+            p.known, p.known_reason = True, known_ids[p.id] or None
+    return sorted(out, key=Problem.sort_key)
+
+
+# -- from a JSON report (the HTML report, the matrix and the terminal of `report` commands) ----
+def problems_from_report(
+    report: Mapping[str, Any], *, impact: Impact | None = None, known_ids: Mapping[str, str] | None = None
+) -> list[Problem]:
+    """The problems of a report document; a problem whose failing occurrences are all known
+    failures (``xfail``) of the expectation file is marked known."""
+    findings: list[Finding] = []
+    outcome: dict[tuple[str, str], str] = {}
+    for cassette in report.get("cassettes", []):
+        for chk in cassette.get("checks", []):
+            outcome[(cassette["id"], chk["id"])] = chk.get("outcome", "")
+            findings += [Finding.from_json(f) for f in chk.get("findings", [])]
+    problems = group_findings(findings, impact=impact, known_ids=known_ids)
+    fail_on = Severity(report.get("fail_on", "error"))
+    for p in problems:
+        failing = [f for f in p.occurrences if f.severity.rank >= fail_on.rank]
+        states = {outcome.get((f.cassette_id, f.check_id)) for f in failing}
+        if failing and states <= {"xfail"}:
+            p.known = True
+    return problems
+
+
+def problems_json(report: Mapping[str, Any], *, impact: Impact | None = None) -> list[dict[str, Any]]:
+    """The ``problems`` array of the report document (``schemas/report.schema.json``)."""
+    exp = report.get("expectations") or {}
+    known = known_problem_ids(exp.get("file")) if exp else {}
+    return [p.to_json() for p in problems_from_report(report, impact=impact, known_ids=known)]
+
+
+def known_problem_ids(path: str | Path | None) -> dict[str, str]:
+    """``known_problems`` of an expectation file: ``[{"id": "p-…", "reason": "…"}]`` -> {id: reason}.
+
+    The same file as the ``(cassette, check)`` known failures; a gate then says "new problem: …"
+    once rather than once per cassette. A missing or unreadable file gives {} (the expectation
+    loader reports it).
+    """
+    if not path:
+        return {}
+    try:
+        data = json.loads(Path(path).read_text("utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return {}
+    entries = data.get("known_problems") if isinstance(data, dict) else None
+    out: dict[str, str] = {}
+    for entry in entries if isinstance(entries, list) else []:
+        if isinstance(entry, dict) and isinstance(entry.get("id"), str):
+            out[entry["id"]] = str(entry.get("reason") or "")
+        elif isinstance(entry, str):
+            out[entry] = ""
+    return out
+
+
+def known_pairs(
+    problems: Iterable[Problem], pairs: Iterable[tuple[str, str]], fail_on: Severity = Severity.ERROR
+) -> set[tuple[str, str]]:
+    """Of the failing ``(cassette, check)`` pairs, those whose every failing finding belongs to a
+    known problem (listed by id in the expectation file): the gate treats them as known failures."""
+    owner: dict[int, Problem] = {}
+    by_pair: dict[tuple[str, str], list[Finding]] = {}
+    for p in problems:
+        for f in [*p.occurrences, *p.folded_findings]:
+            owner[id(f)] = p
+            if f.severity.rank >= fail_on.rank:
+                by_pair.setdefault((f.cassette_id, f.check_id), []).append(f)
+    out = set()
+    for pair in pairs:
+        failing = by_pair.get(pair, [])
+        if failing and all(owner[id(f)].known for f in failing):
+            out.add(pair)
+    return out
+
+
+def forgive_known_problems(
+    judgement: Judgement, results: Iterable[Any], path: str | Path | None, fail_on: Severity = Severity.ERROR
+) -> Judgement:
+    """The judgement with new failures that belong to problems the file lists by id made known.
+
+    ``results``: objects with ``findings()`` (the harness's cassette results).
+    """
+    known_ids = known_problem_ids(path)
+    new = judgement.new
+    if not known_ids or not new:
+        return judgement
+    problems = group_findings([f for r in results for f in r.findings()], known_ids=known_ids)
+    forgiven = known_pairs(problems, new, fail_on)
+    verdicts = {p: (Verdict.XFAIL if p in forgiven else v) for p, v in judgement.verdicts.items()}
+    return Judgement(verdicts, judgement.stale, judgement.strict, judgement.path)
