@@ -154,10 +154,6 @@ def moot_closure(cause: str, moots: Mapping[str, Sequence[str]] = MOOTS) -> tupl
     return tuple(seen)
 
 
-def _is_moot(check_id: str, cause: str, moots: Mapping[str, Sequence[str]]) -> bool:
-    return check_id != cause and any(_matches(check_id, p) for p in moot_closure(cause, moots))
-
-
 # -- normalisation ---------------------------------------------------------------------------
 _ID = re.compile(
     r"(?<![\w-])(?:(?:resp|msg|fc|rs|item|call|ctc|ws|fs|ci|mcp|lc|cu|toolu|chatcmpl)[_-][A-Za-z0-9_-]{6,}"
@@ -350,6 +346,33 @@ def harm_of(check_id: str, impact: Mapping[str, str] | None = None) -> Harm:
     return Harm.SHAPE
 
 
+def _roots(fired: Sequence[str], moots: Mapping[str, Sequence[str]]) -> dict[str, list[str]]:
+    """check -> the fired checks it is a consequence of, at the root of the chain.
+
+    A check is moot when a fired check makes it moot directly, or through a chain of checks that
+    all fired on this exchange (so "the conversation changed" folds "no upstream match" and what
+    that broke, but not the stream's own shape when the upstream did match).
+    """
+    direct = {k: {c for c in fired if c != k and any(_matches(c, p) for p in moots.get(k, ()))} for k in fired}
+    ancestors: dict[str, set[str]] = {c: set() for c in fired}
+    for k in fired:
+        todo, seen = list(direct[k]), set()
+        while todo:
+            c = todo.pop()
+            if c in seen:
+                continue
+            seen.add(c)
+            ancestors[c].add(k)
+            todo.extend(direct[c])
+    out: dict[str, list[str]] = {}
+    for c, anc in ancestors.items():
+        anc.discard(c)
+        roots = sorted(a for a in anc if not (ancestors[a] - {a, c}))
+        if anc:
+            out[c] = roots or sorted(anc)
+    return out
+
+
 def _exchange_key(f: Finding) -> tuple[str, int, str]:
     return (f.cassette_id, f.turn, "nonstream" if f.message.startswith(NONSTREAM) else "stream")
 
@@ -385,11 +408,13 @@ def group_findings(
         return p
 
     folded: list[tuple[Finding, Finding]] = []
+    roots_of: dict[tuple[str, int, str], dict[str, list[str]]] = {}
     for f in items:
-        here = fired[_exchange_key(f)]
-        causes = [c for c in here if _is_moot(f.check_id, c, moots)]
-        # the root: a cause nothing else present makes moot (the map is acyclic: see tests)
-        roots = sorted(c for c in causes if not any(_is_moot(c, o, moots) for o in causes if o != c))
+        key = _exchange_key(f)
+        if key not in roots_of:
+            roots_of[key] = _roots(list(fired[key]), moots)
+        here = fired[key]
+        roots = roots_of[key].get(f.check_id, [])
         if roots:
             folded.append((f, here[roots[0]]))
             continue

@@ -801,5 +801,7 @@ def _empty_user_messages(chat: dict[str, Any]) -> None:
             message["content"] = ""
 
 
-_fault("Q2-user-messages-emptied", {"upstream.matched", "http.status_ok", "translation.messages"},
+# On most cassettes the emptied last message also leaves the fake upstream without a match
+# (upstream.matched, then http.status_ok): the report folds those under translation.messages.
+_fault("Q2-user-messages-emptied", {"translation.messages"},
        "Sends every user message upstream with empty content.", request=_empty_user_messages)

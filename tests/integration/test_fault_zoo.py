@@ -58,6 +58,7 @@ FAULT_CASSETTE = {
     "R5-nonstream-empty-output": "openai-text-include-usage",
     "R5-nonstream-wrong-output-text": "openai-text-include-usage",
     "R5-nonstream-no-created-at": "openai-text-include-usage",
+    "Q2-user-messages-emptied": "codex-summary-detailed-replay",
 }
 # Faults of a profile-specific rule run under that profile; every other fault under "strict".
 FAULT_PROFILE = {
