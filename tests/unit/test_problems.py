@@ -29,7 +29,7 @@ from conformance.report.grid import CODES, render_grid
 from conformance.report.verdict import render_verdict
 from conformance.resources import schemas_dir
 
-E, W, I = Severity.ERROR, Severity.WARNING, Severity.INFO
+E, W, NOTE = Severity.ERROR, Severity.WARNING, Severity.INFO
 
 
 def f(check: str, message: str, cassette: str = "c1", turn: int = 0, sev: Severity = E, **kw: Any) -> Finding:
@@ -162,7 +162,7 @@ def test_ranking_client_err_then_loss_then_oracle_then_translation_then_protocol
         f("http.status_ok", "HTTP 500 for this request, where 400 is right"),
         f("translation.system_message", "a second system message at messages[1] (the first is messages[0])"),
         f("oracle.status", "the terminal event says 'completed'; upstream finish_reason 'length' means 'incomplete'"),
-        f("items.sequential", "item 'msg_0123456789abcdef' is opened while another is open", sev=I),
+        f("items.sequential", "item 'msg_0123456789abcdef' is opened while another is open", sev=NOTE),
         f("schema.event", "`response.output_text.delta`: required property 'output_index' is missing"),
         f("ids.call_id", "function_call item 'fc_0123456789abcdef' has no call_id"),
     ]
