@@ -17,6 +17,7 @@ from rich.table import Table
 from conformance.checks import PROFILES, REGISTRY
 from conformance.commands import check as check_command
 from conformance.commands import record as record_command
+from conformance.commands import replay as replay_command
 from conformance.commands import report as report_command
 from conformance.harness import Harness, HarnessError
 from conformance.options import OPTIONS, Option, settings_from
@@ -106,6 +107,7 @@ _EXTRA_COMMANDS: list[Callable[[Any], dict[str, Callable[[argparse.Namespace, Co
     record_command.register,
     check_command.register,
     report_command.register,
+    replay_command.register,  # issue 10: `replay CASSETTE`
 ]
 
 

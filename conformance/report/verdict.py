@@ -93,12 +93,21 @@ def write_repro_body(directory: Path, p: Problem, exchange: Mapping[str, Any]) -
     return path
 
 
-def repro_lines(p: Problem, exchange: Mapping[str, Any] | None, directory: Path | None) -> list[str]:
+def repro_lines(
+    p: Problem, exchange: Mapping[str, Any] | None, directory: Path | None, target: Mapping[str, Any] | None = None
+) -> list[str]:
     """``replay`` + ``curl -d @file``: short, and still valid after the run."""
     if exchange is None:
         return []
     cassette = p.example.cassette_id
-    lines = [f"responses-conformance replay {shlex.quote(cassette)}   # the fake upstream, for your proxy"]
+    replay = f"responses-conformance replay {shlex.quote(cassette)}"
+    name = str((target or {}).get("name", ""))
+    if target is not None and not target.get("command") and not target.get("url") and name.startswith("reference bridge"):
+        faults = name.partition(" with faults ")[2]
+        replay += " --reference" + "".join(f" --reference-fault {shlex.quote(x.strip())}" for x in faults.split(",") if x.strip())
+        lines = [replay + "   # then send the curl to the bridge URL it prints"]
+    else:
+        lines = [replay + "   # the fake upstream again: point the proxy at it"]
     parts = ["curl", "-N", "-sS", str(exchange.get("url", "")), "-H", "Content-Type: application/json"]
     cmd = " ".join(shlex.quote(x) for x in parts)
     headers = {k.lower() for k in (exchange.get("request_headers") or {})}
@@ -220,7 +229,7 @@ def render_verdict(
         if p.consequences:
             parts = [f"{c.check_id} ×{c.count}" for c in sorted(p.consequences.values(), key=lambda c: -c.count)]
             say(f"folded: {_plural(p.folded, 'consequence')} ({', '.join(parts[:5])}{', …' if len(parts) > 5 else ''})", "dim")
-        lines = repro_lines(p, _exchange(report, p), repro_dir)
+        lines = repro_lines(p, _exchange(report, p), repro_dir, report.get("target"))
         for i, line in enumerate(lines):
             say(("repro:  " if i == 0 else "        ") + line, "cyan")
     rest = len([p for p in problems if p.severity is not Severity.INFO]) - len(shown)
