@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -328,3 +329,51 @@ def test_the_grid_is_only_shown_on_request(tmp_path: Path, monkeypatch: pytest.M
     report = _report(_sample())
     assert "cassettes × check groups" not in _render(report, tmp_path)
     assert "cassettes × check groups" in _render(report, tmp_path, grid=True)
+
+
+# -- the matrix ----------------------------------------------------------------------------------
+def _check(cid: str, outcome: str, findings: Sequence[Finding] = (), skipped: str | None = None) -> dict[str, Any]:
+    return {"id": cid, "outcome": outcome, "skipped": skipped, "known_failure_reason": None, "findings": [x.to_json() for x in findings]}
+
+
+def _target(name: str, cassettes: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    report = _report([])
+    report["target"]["name"] = name
+    report["cassettes"] = [{"id": c, "error": None, "exchanges": [], "checks": checks} for c, checks in cassettes.items()]
+    report["summary"]["cassettes"] = len(cassettes)
+    return report
+
+
+def test_matrix_rules_never_ran_is_not_passed_and_warnings_show() -> None:
+    from conformance.report.matrix import build_matrix, matrix_html, matrix_markdown
+
+    good = _target("good", {
+        c: [_check("oracle.text", "pass"), _check("upstream.matched", "pass"),
+            _check("oracle.reasoning", "pass", [f("oracle.reasoning", "the reasoning differs", cassette=c, sev=W)] if c == "a" else []),
+            _check("lifecycle.in_progress_second", "pass", [f("lifecycle.in_progress_second", "no in_progress", cassette=c, sev=NOTE)])]
+        for c in ("a", "b", "c")
+    })
+    # empties user messages: the upstream never matches, so the answer checks never run
+    emptied = _target("emptier", {
+        c: [_check("oracle.text", "skip", skipped="no stream to check: HTTP 502") if c != "a" else _check("oracle.text", "pass"),
+            _check("upstream.matched", "fail" if c != "a" else "pass",
+                   [f("upstream.matched", "the proxy's upstream request matched no cassette: no cassette turn has last message ''", cassette=c)] if c != "a" else []),
+            _check("oracle.reasoning", "skip", skipped="no stream to check: HTTP 502"),
+            _check("lifecycle.in_progress_second", "skip", skipped="no stream to check: HTTP 502")]
+        for c in ("a", "b", "c")
+    })
+    m = build_matrix([good, emptied])
+    cells = {cid: row for cid, _, row in m.rows}
+    assert cells["oracle.text"] == ["✓", "– 1/3"]  # ran on 1 of the 3 cassettes it ran on for `good`
+    assert cells["oracle.reasoning"] == ["! 3/3", "–"]  # a warning is not a ✓
+    assert cells["lifecycle.in_progress_second"] == ["i 3/3", "–"]  # nor a note
+    assert cells["upstream.matched"] == ["✓", "✗ 2/3"]
+    assert m.passed == [(2, 4), (0, 2)]  # the emptier does not tie for best
+    assert m.lines == [
+        "good: 2 problems (0 errors, 1 warning, 1 note); clients broken: not measured or none",
+        "emptier: 1 problem (1 error, 0 warnings, 0 notes); clients broken: not measured or none",
+    ]
+    md = matrix_markdown(m)
+    assert "| `oracle.text` |  | ✓ | – 1/3 |" in md and "- emptier: 1 problem (1 error" in md
+    page = matrix_html(m)
+    assert "<th>emptier</th>" in page and "– 1/3" in page and "<script" not in page

@@ -219,7 +219,9 @@ def test_matrix_command_prints_and_writes_markdown(cli_reports: Path, tmp_path: 
     assert "| check | classes | reference bridge | faulty bridge |" in md
     ran = {chk["id"] for c in load_report(cli_reports / "clean.json")["cassettes"] for chk in c["checks"] if chk["outcome"] != "skip"}
     n = len(ran)
-    assert md.splitlines()[-1] == f"| **checks passed** | | **{n}/{n}** | **{n - 1}/{n}** |"
+    assert f"| **checks passed** | | **{n}/{n}** | **{n - 1}/{n}** |" in md.splitlines()
+    assert "- faulty bridge: 1 problem" in md  # the per-target line of problems
+    assert (out.with_suffix(".html")).read_text("utf-8").startswith("<!DOCTYPE html>")
 
 
 def test_matrix_default_output_and_bad_input(cli_reports: Path, tmp_path: Path) -> None:
