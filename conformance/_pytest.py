@@ -196,7 +196,10 @@ class CheckItem(pytest.Item):
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
         if isinstance(excinfo.value, ConformanceFailure):
             spec = REGISTRY[self.check_id]
-            body = "\n\n".join(format_finding(f) for f in excinfo.value.findings)
+            # issue 10: each finding once, no repro here; the problem's short repro is in the summary
+            body = "\n\n".join(format_finding(f, repro=False) for f in excinfo.value.findings)
+            ids = dict.fromkeys(i for i in map(problem_id_of, excinfo.value.findings) if i)
+            body += "\n\nproblem " + ", ".join(ids) + ": its example and repro are in the conformance summary"
             note = f"\n\n{excinfo.value.note}" if excinfo.value.note else ""
             return f"{spec.summary}\n\n{body}{note}"
         if isinstance(excinfo.value, FixedKnownFailure):

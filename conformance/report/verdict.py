@@ -102,7 +102,7 @@ def repro_lines(
     cassette = p.example.cassette_id
     replay = f"responses-conformance replay {shlex.quote(cassette)}"
     name = str((target or {}).get("name", ""))
-    if target is not None and not target.get("command") and not target.get("url") and name.startswith("reference bridge"):
+    if target is not None and not target.get("command") and name.startswith("reference bridge"):
         faults = name.partition(" with faults ")[2]
         replay += " --reference" + "".join(f" --reference-fault {shlex.quote(x.strip())}" for x in faults.split(",") if x.strip())
         lines = [replay + "   # then send the curl to the bridge URL it prints"]

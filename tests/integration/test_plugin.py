@@ -25,7 +25,7 @@ N_RUN = N_CHECKS - N_SKIPPED
 def test_reference_bridge_passes_every_check(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest("--conformance", "--cassettes", TOOL, "-p", "no:cacheprovider")
     result.assert_outcomes(passed=N_RUN, skipped=N_SKIPPED)
-    result.stdout.fnmatch_lines(["*Responses conformance*embedded reference bridge*", "*openai-tool-call*ok*", "*1 cassettes, * checks run: 0 errors*"])
+    result.stdout.fnmatch_lines(["Responses conformance: reference bridge · profile openai", "1 cassette, 2 exchanges: no findings*", "*PASSED*"])
 
 
 def test_fault_fails_exactly_one_test_with_a_readable_finding(pytester: pytest.Pytester) -> None:
@@ -36,10 +36,17 @@ def test_fault_fails_exactly_one_test_with_a_readable_finding(pytester: pytest.P
     result.stdout.fnmatch_lines(
         [
             "*[[]error[]] lifecycle.terminal_present: the stream ended without response.completed*",
-            "*repro:*curl -N*",
+            "problem p-*: its example and repro are in the conformance summary",
+            "*1 finding in 1 problem (1 error, 0 warnings, 0 notes)*",
+            "*1 ✗ lifecycle.terminal_present · 1 cassette · p-*",
+            "*repro:*responses-conformance replay openai-tool-call --reference*",
             "*FAILED *conformance/openai-tool-call::lifecycle.terminal_present*",
         ]
     )
+    out = result.stdout.str()
+    assert out.count("[error] lifecycle.terminal_present:") == 1  # each finding printed once
+    assert out.count("curl -N") == 1 and " -d @" in out  # the repro once, short
+    assert "--reference-fault S1-drop-terminal" in " ".join(out.split())
     assert result.ret == 1
 
 
@@ -61,7 +68,7 @@ def test_junit_names_carry_check_ids(pytester: pytest.Pytester) -> None:
 def test_xdist_workers_share_one_upstream(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest_subprocess("--conformance", "--cassettes", TOOL, "--cassettes", TEXT, "-n", "2", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=2 * N_RUN, skipped=2 * N_SKIPPED)
-    result.stdout.fnmatch_lines(["*2 cassettes, * checks run: 0 errors*"])
+    result.stdout.fnmatch_lines(["2 cassettes, 4 exchanges: no findings*"])
 
 
 def test_bad_cassette_is_one_clear_failure_and_the_rest_runs(pytester: pytest.Pytester) -> None:
