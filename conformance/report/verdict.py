@@ -185,6 +185,11 @@ def render_verdict(
         for p in problems:
             if p.id in new_ids and p.severity.rank >= Severity(report.get("fail_on", "error")).rank:
                 say(f"  new problem: {p.id} {p.check_id}: {p.reason}", "red")
+        for what, key in (("fixed (remove it from the file)", "fixed"), ("stale entry (no such cassette or check)", "stale")):
+            for pair in exp.get(key, [])[:10]:
+                say(f"  {what}: cassette {pair['cassette']}, check {pair['check']}", "yellow")
+            if len(exp.get(key, [])) > 10:
+                say(f"  … {len(exp[key]) - 10} more {key} entries in the JSON report", "yellow")
     else:
         failing = sum(1 for p in problems if p.severity.rank >= Severity(report.get("fail_on", "error")).rank)
         say(f"FAILED: {_plural(failing, 'problem')} at or above {report.get('fail_on', 'error')}" if not ok else "PASSED", "bold red" if not ok else "bold green")

@@ -377,3 +377,19 @@ def test_matrix_rules_never_ran_is_not_passed_and_warnings_show() -> None:
     assert "| `oracle.text` |  | ✓ | – 1/3 |" in md and "- emptier: 1 problem (1 error" in md
     page = matrix_html(m)
     assert "<th>emptier</th>" in page and "– 1/3" in page and "<script" not in page
+
+
+def test_known_problems_survive_update_expectations(tmp_path: Path) -> None:
+    from conformance.expectations import Expectations, ExpectationsError, updated
+
+    path = tmp_path / "exp.json"
+    path.write_text(json.dumps({"version": 1, "target": "t", "known_failures": [], "known_problems": [{"id": "p-0123abcd", "reason": "r"}]}))
+    exp = Expectations.load(path)
+    new = updated(exp, {("c", "oracle.text"): (True, False)}, reasons={("c", "oracle.text"): "why"})
+    new.save(path)
+    data = json.loads(path.read_text("utf-8"))
+    assert data["known_problems"] == [{"id": "p-0123abcd", "reason": "r"}]
+    assert data["known_failures"] == [{"cassette": "c", "check": "oracle.text", "reason": "why"}]
+    assert known_problem_ids(path) == {"p-0123abcd": "r"}
+    with pytest.raises(ExpectationsError, match="known_problems must be a list"):
+        Expectations.from_json({"version": 1, "target": "", "known_failures": [], "known_problems": "p-1"})

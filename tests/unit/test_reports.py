@@ -109,6 +109,9 @@ def test_pytest_report_under_xdist_validates_and_matches_the_tests(pytester: pyt
     props = {p.get("name"): p.get("value") for tc in cases if tc.get("name") == "integrity.terminal_output" for p in tc.iter("property")}
     assert props["check"] == "integrity.terminal_output" and props["outcome"] == "fail"
     assert props["classes"] == " ".join(REGISTRY["integrity.terminal_output"].classes)
+    # the problem id ties the test to a problem of the JSON report
+    problem = next(p for p in report["problems"] if p["check"] == "integrity.terminal_output")
+    assert props["problem"] == problem["id"]
 
 
 def test_report_without_exchanges_of_deselected_checks(pytester: pytest.Pytester) -> None:
