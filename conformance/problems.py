@@ -131,6 +131,13 @@ _PROTOCOL = (
 # Shape checks: every quoted value is abstracted (which field, which event varies; the defect not).
 _SHAPE_GROUPS = ("schema.", "seq.", "sse.", "items.", "indices.", "ids.", "dialect.", "lifecycle.", "nonstream.body_is_response")
 
+# Within a harm tier: what the upstream said before derived views of it (terminal output, the
+# stream: false body), transport and terminal events before status codes and error envelopes.
+_GROUP_ORDER = [
+    "oracle", "integrity", "nonstream", "translation", "upstream", "request",
+    "transport", "lifecycle", "sse", "http", "errors",
+]
+
 # Impact lookup: check id -> {client name: "ERR" | "LOSS" | "ok"} (the client-impact work).
 Impact = Mapping[str, Mapping[str, str]]
 
@@ -168,6 +175,13 @@ _CUT = ("; body:", "; closest:", " closest:")
 _TOKEN = re.compile(r"^[A-Za-z_][\w.\-/]{0,31}$")
 
 
+# Per-check rewrites applied first, where one defect has many spellings: a missing status is one
+# problem whatever the upstream's finish_reason was.
+_REWRITES: dict[str, list[tuple[re.Pattern[str], str]]] = {
+    "oracle.status": [(re.compile(r"(says None);.*"), r"\1 (no status at all)")],
+}
+
+
 def _shape(check_id: str) -> bool:
     return check_id.startswith(_SHAPE_GROUPS)
 
@@ -185,6 +199,8 @@ def normalise(check_id: str, message: str) -> tuple[str, list[str]]:
         head, sep, _ = text.partition(marker)
         if sep:
             text = head
+    for pattern, replacement in _REWRITES.get(check_id, []):
+        text = pattern.sub(replacement, text)
     values: list[str] = []
     text = _ID.sub("<id>", text)
     for _ in range(3):
@@ -287,10 +303,12 @@ class Problem:
         return self.harm.label + (f"; clients.md (not measured): {hint}" if hint else "")
 
     def sort_key(self) -> tuple[Any, ...]:
+        group = self.check_id.split(".", 1)[0]
         return (
             self.severity is Severity.INFO,
             int(self.harm),
             -self.severity.rank,
+            _GROUP_ORDER.index(group) if group in _GROUP_ORDER else len(_GROUP_ORDER),
             -len(self.cassettes),
             -len(self.exchanges),
             self.check_id,

@@ -225,14 +225,18 @@ def render_verdict(
         if ex.pointer:
             where.append(f"at {ex.pointer}")
         say("example: " + ", ".join(where))
-        say("  " + ex.message, "dim")
+        first, _, rest = ex.message.partition("\n")
+        say("  " + first + (" …" if rest else ""), "dim")
         if ex.raw:
             say("  raw:      " + _short(ex.raw.replace("\n", "⏎"), 240))
         if ex.expected is not None or ex.actual is not None:
             say(f"  expected: {_short(ex.expected)}")
             say(f"  actual:   {_short(ex.actual)}")
         if p.consequences:
-            parts = [f"{c.check_id} ×{c.count}" for c in sorted(p.consequences.values(), key=lambda c: -c.count)]
+            by_check: dict[str, int] = {}
+            for c in p.consequences.values():
+                by_check[c.check_id] = by_check.get(c.check_id, 0) + c.count
+            parts = [f"{c} ×{n}" for c, n in sorted(by_check.items(), key=lambda kv: (-kv[1], kv[0]))]
             say(f"folded: {_plural(p.folded, 'consequence')} ({', '.join(parts[:5])}{', …' if len(parts) > 5 else ''})", "dim")
         lines = repro_lines(p, _exchange(report, p), repro_dir, report.get("target"))
         for i, line in enumerate(lines):

@@ -393,3 +393,12 @@ def test_known_problems_survive_update_expectations(tmp_path: Path) -> None:
     assert known_problem_ids(path) == {"p-0123abcd": "r"}
     with pytest.raises(ExpectationsError, match="known_problems must be a list"):
         Expectations.from_json({"version": 1, "target": "", "known_failures": [], "known_problems": "p-1"})
+
+
+def test_a_missing_status_is_one_problem_whatever_the_finish_reason() -> None:
+    findings = [
+        f("oracle.status", f"[non-stream] the body's status says None; upstream finish_reason '{r}' means '{s}'", cassette=r)
+        for r, s in (("stop", "completed"), ("tool_calls", "completed"), ("length", "incomplete"))
+    ]
+    [p] = group_findings(findings)
+    assert p.reason == "the body's status says None (no status at all)" and len(p.cassettes) == 3
