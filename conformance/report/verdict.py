@@ -225,8 +225,8 @@ def render_verdict(
         if ex.pointer:
             where.append(f"at {ex.pointer}")
         say("example: " + ", ".join(where))
-        first, _, rest = ex.message.partition("\n")
-        say("  " + first + (" …" if rest else ""), "dim")
+        first, _, tail = ex.message.partition("\n")
+        say("  " + first + (" …" if tail else ""), "dim")
         if ex.raw:
             say("  raw:      " + _short(ex.raw.replace("\n", "⏎"), 240))
         if ex.expected is not None or ex.actual is not None:
