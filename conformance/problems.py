@@ -280,6 +280,7 @@ class Problem:
     folded_findings: list[Finding] = field(default_factory=list)
     known: bool = False  # every failing occurrence is a known failure (or the id is listed)
     known_reason: str | None = None
+    new_in: list[str] = field(default_factory=list)  # cassettes where a failing occurrence is not known
 
     @property
     def example(self) -> Finding:
@@ -473,6 +474,7 @@ def problems_from_report(
         states = {outcome.get((f.cassette_id, f.check_id)) for f in failing}
         if failing and states <= {"xfail"}:
             p.known = True
+        p.new_in = list(dict.fromkeys(f.cassette_id for f in failing if outcome.get((f.cassette_id, f.check_id)) == "fail"))
     return problems
 
 

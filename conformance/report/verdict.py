@@ -180,16 +180,28 @@ def render_verdict(
         say(f"cassette error: {err}", "bold red")
     gate = gate_line(report, problems)
     if gate is not None:
-        say(*gate)
-        new_ids = {p.id for p in problems if not p.known}
+
+        def gate_say(text: str, style: str) -> None:  # gate lines are not wrapped: CI greps them
+            console.print(Text(text, style=style), soft_wrap=True, highlight=False)
+
+        in_file = f" in {exp['file']}" if exp.get("file") else ""
+        gate_say(
+            f"expectations{in_file}: {len(exp['xfail'])} known failures, {len(exp['new'])} new failures, "
+            f"{len(exp['fixed'])} fixed, {len(exp['stale'])} stale entries",
+            "bold",
+        )
+        gate_say(*gate)
+        fail_on = Severity(report.get("fail_on", "error"))
         for p in problems:
-            if p.id in new_ids and p.severity.rank >= Severity(report.get("fail_on", "error")).rank:
-                say(f"  new problem: {p.id} {p.check_id}: {p.reason}", "red")
-        for what, key in (("fixed (remove it from the file)", "fixed"), ("stale entry (no such cassette or check)", "stale")):
-            for pair in exp.get(key, [])[:10]:
-                say(f"  {what}: cassette {pair['cassette']}, check {pair['check']}", "yellow")
-            if len(exp.get(key, [])) > 10:
-                say(f"  … {len(exp[key]) - 10} more {key} entries in the JSON report", "yellow")
+            if not p.known and p.severity.rank >= fail_on.rank:
+                new_in = p.new_in or p.cassettes
+                cassettes = ", ".join(new_in[:3]) + (f", … (+{len(new_in) - 3})" if len(new_in) > 3 else "")
+                gate_say(f"  new problem (not known{in_file}): {p.id} {p.check_id} on {cassettes}: {p.reason}", "red")
+        tail = " (fails with --strict-expectations)" if not exp.get("strict") else ""
+        for pair in exp.get("fixed", []):
+            gate_say(f"  fixed (known failure that now passes; remove it from the file{tail}): cassette {pair['cassette']}, check {pair['check']}", "yellow")
+        for pair in exp.get("stale", []):
+            gate_say(f"  stale entry (no such cassette or check in this run): cassette {pair['cassette']}, check {pair['check']}", "yellow")
     else:
         failing = sum(1 for p in problems if p.severity.rank >= Severity(report.get("fail_on", "error")).rank)
         say(f"FAILED: {_plural(failing, 'problem')} at or above {report.get('fail_on', 'error')}" if not ok else "PASSED", "bold red" if not ok else "bold green")
