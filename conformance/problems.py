@@ -14,8 +14,8 @@ the cause as consequences instead of being problems of their own.
 
 Problems are ranked by harm (:class:`Harm`): breaks a client (ERR before LOSS, from a measured
 client-impact lookup when one is given), loses or changes what the upstream said (``oracle``),
-sends the upstream what the client did not ask for (``translation``), breaks the protocol, then
-shape-only. Nothing here prints; :mod:`conformance.report.verdict` renders it.
+sends the upstream what the client did not ask for (``translation``), contradicts itself
+(``integrity``, stream vs ``stream: false``), breaks the protocol, then shape-only. Nothing here prints; :mod:`conformance.report.verdict` renders it.
 """
 
 from __future__ import annotations
@@ -105,8 +105,9 @@ class Harm(enum.IntEnum):
     CLIENT_LOSS = 1  # a measured client finishes but loses or misreports data
     UPSTREAM_CHANGED = 2  # the answer differs from what the upstream said
     REQUEST_CHANGED = 3  # the upstream got something the client did not ask for (or nothing)
-    PROTOCOL = 4  # the HTTP/stream protocol is broken (status, terminal event, transport)
-    SHAPE = 5  # the data is intact; a field or event is missing or malformed
+    INCONSISTENT = 4  # the answer contradicts itself (deltas vs done, stream vs stream: false)
+    PROTOCOL = 5  # the HTTP/stream protocol is broken (status, terminal event, transport)
+    SHAPE = 6  # the data is intact; a field or event is missing or malformed
 
     @property
     def label(self) -> str:
@@ -118,11 +119,13 @@ _HARM_LABEL = {
     Harm.CLIENT_LOSS: "breaks a client (data loss)",
     Harm.UPSTREAM_CHANGED: "loses or changes what the upstream said",
     Harm.REQUEST_CHANGED: "sends the upstream what the client did not ask for",
+    Harm.INCONSISTENT: "its answer contradicts itself: clients reading different parts see different data",
     Harm.PROTOCOL: "breaks the HTTP or stream protocol",
     Harm.SHAPE: "shape only: the data is intact",
 }
 
-_UPSTREAM_CHANGED = ("oracle.", "integrity.", "nonstream.matches_stream")
+_UPSTREAM_CHANGED = ("oracle.",)
+_INCONSISTENT = ("integrity.", "nonstream.matches_stream", "nonstream.output_text")
 _REQUEST_CHANGED = ("translation.", "upstream.", "request.")
 _PROTOCOL = (
     "transport.", "http.", "errors.", "lifecycle.terminal_present", "lifecycle.single_terminal_last",
@@ -360,6 +363,8 @@ def harm_of(check_id: str, impact: Mapping[str, str] | None = None) -> Harm:
         return Harm.UPSTREAM_CHANGED
     if check_id.startswith(_REQUEST_CHANGED):
         return Harm.REQUEST_CHANGED
+    if check_id.startswith(_INCONSISTENT):
+        return Harm.INCONSISTENT
     if check_id.startswith(_PROTOCOL):
         return Harm.PROTOCOL
     return Harm.SHAPE
