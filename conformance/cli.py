@@ -19,8 +19,8 @@ from conformance.commands import check as check_command
 from conformance.commands import record as record_command
 from conformance.commands import replay as replay_command
 from conformance.commands import report as report_command
-from conformance.harness import Harness, HarnessError
-from conformance.options import OPTIONS, Option, settings_from
+from conformance.exceptions import UserError
+from conformance.options import OPTIONS, Option, output_settings_from, settings_from
 
 __all__ = ["main"]
 
@@ -42,35 +42,34 @@ def _add_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _run(args: argparse.Namespace, console: Console) -> int:
+    """Thin adapter: options -> :class:`Pipeline` -> results -> report -> sinks -> exit code."""
+    from conformance.pipeline import Pipeline
+    from conformance.report.progress import track  # issue 10
+
     def get(opt: Option) -> Any:
         return getattr(args, opt.dest, None)
 
-    settings = settings_from(get)
-    if settings.proxy_url and settings.reference_faults:
-        console.print("error: --reference-fault applies to the embedded reference bridge, not to --proxy-url")
-        return 2
-    from conformance.report.outputs import prepare  # expectations, JSON/HTML reports, exit code
-
-    outputs = prepare(get, console)
-    if outputs is None:
-        return 2
-    harness = Harness(settings)
     try:
-        harness.start()
-    except HarnessError as exc:
-        harness.stop()
-        console.print(f"error: {exc}", style="bold red", highlight=False)
-        return 2
+        pipeline = Pipeline(settings_from(get), output_settings_from(get), runner="cli")
+    except UserError as exc:
+        return _error(console, str(exc))
     try:
-        # issue 10 hook: progress on stderr; the verdict is printed by outputs.finish
-        from conformance.report.progress import track
-
-        results = []
-        for cassette in track(harness.cassettes, lambda c: c.id):
-            results.append(harness.run(cassette))
+        pipeline.start()
+        # issue 10: progress on stderr; the verdict is the terminal sink (report.SINKS)
+        results = [pipeline.run_cassette(c) for c in track(pipeline.cassettes, lambda c: c.id)]
+    except UserError as exc:
+        return _error(console, str(exc))
     finally:
-        harness.stop()
-    return outputs.finish_harness(console, harness, results)
+        pipeline.stop()
+    report = pipeline.report(results)
+    pipeline.write(report, console)
+    return 0 if report.ok else 1
+
+
+def _error(console: Console, message: str) -> int:
+    """A user error: one line, exit 2."""
+    console.print(f"error: {message}", style="bold red", highlight=False, soft_wrap=True)
+    return 2
 
 
 def _checks(console: Console, verbose: bool) -> int:

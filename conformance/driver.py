@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 
-from conformance._model import Chunk, Exchange, TransportError
+from conformance.exchange import Chunk, Exchange, TransportError
 from conformance.sse import SSEParser
 
 __all__ = ["Limits", "drive"]

@@ -29,9 +29,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from conformance._model import Finding, Severity
-from conformance.checks._profiles import LENIENT
+from conformance.checks import LENIENT
+from conformance.exchange import Finding, Severity
 from conformance.expectations import Judgement, Verdict
+from conformance.run_report import RunReport
 
 __all__ = [
     "MOOTS",
@@ -43,12 +44,14 @@ __all__ = [
     "harm_of",
     "known_pairs",
     "known_problem_ids",
+    "known_problem_pairs",
     "moot_closure",
     "normalise",
     "problem_id",
     "problem_id_of",
     "problems_from_report",
     "problems_json",
+    "problems_of_run",
 ]
 
 NONSTREAM = "[non-stream] "
@@ -460,20 +463,17 @@ def group_findings(
     return sorted(out, key=Problem.sort_key)
 
 
-# -- from a JSON report (the HTML report, the matrix and the terminal of `report` commands) ----
-def problems_from_report(
-    report: Mapping[str, Any], *, impact: Impact | None = None, known_ids: Mapping[str, str] | None = None
+# -- from a run report or its JSON document (terminal, HTML report, matrix) ----------------------
+def _known(
+    findings: list[Finding],
+    outcome: Mapping[tuple[str, str], str],
+    fail_on: Severity,
+    impact: Impact | None,
+    known_ids: Mapping[str, str] | None,
 ) -> list[Problem]:
-    """The problems of a report document; a problem whose failing occurrences are all known
-    failures (``xfail``) of the expectation file is marked known."""
-    findings: list[Finding] = []
-    outcome: dict[tuple[str, str], str] = {}
-    for cassette in report.get("cassettes", []):
-        for chk in cassette.get("checks", []):
-            outcome[(cassette["id"], chk["id"])] = chk.get("outcome", "")
-            findings += [Finding.from_json(f) for f in chk.get("findings", [])]
+    """Group ``findings``; a problem whose failing occurrences are all known failures (``xfail``)
+    of the expectation file is marked known."""
     problems = group_findings(findings, impact=impact, known_ids=known_ids)
-    fail_on = Severity(report.get("fail_on", "error"))
     for p in problems:
         failing = [f for f in p.occurrences if f.severity.rank >= fail_on.rank]
         states = {outcome.get((f.cassette_id, f.check_id)) for f in failing}
@@ -483,8 +483,35 @@ def problems_from_report(
     return problems
 
 
-def problems_json(report: Mapping[str, Any], *, impact: Impact | None = None) -> list[dict[str, Any]]:
+def problems_from_report(
+    report: Mapping[str, Any], *, impact: Impact | None = None, known_ids: Mapping[str, str] | None = None
+) -> list[Problem]:
+    """The problems of a report document (``RunReport.to_json()``, or a report read back)."""
+    findings: list[Finding] = []
+    outcome: dict[tuple[str, str], str] = {}
+    for cassette in report.get("cassettes", []):
+        for chk in cassette.get("checks", []):
+            outcome[(cassette["id"], chk["id"])] = chk.get("outcome", "")
+            findings += [Finding.from_json(f) for f in chk.get("findings", [])]
+    return _known(findings, outcome, Severity(report.get("fail_on", "error")), impact, known_ids)
+
+
+def problems_of_run(report: RunReport, *, impact: Impact | None = None) -> list[Problem]:
+    """The problems of a :class:`RunReport` (no JSON round trip), known ids from its expectation file."""
+    findings: list[Finding] = []
+    outcome: dict[tuple[str, str], str] = {}
+    for r in report.results:
+        for check_id, o in r.outcomes.items():
+            outcome[(r.cassette_id, check_id)] = report.verdict(r.cassette_id, check_id, o).value
+            findings += o.findings
+    path = report.judgement.path if report.judgement is not None else None
+    return _known(findings, outcome, report.fail_on, impact, known_problem_ids(path))
+
+
+def problems_json(report: Mapping[str, Any] | RunReport, *, impact: Impact | None = None) -> list[dict[str, Any]]:
     """The ``problems`` array of the report document (``schemas/report.schema.json``)."""
+    if isinstance(report, RunReport):
+        return [p.to_json() for p in problems_of_run(report, impact=impact)]
     exp = report.get("expectations") or {}
     known = known_problem_ids(exp.get("file")) if exp else {}
     return [p.to_json() for p in problems_from_report(report, impact=impact, known_ids=known)]
@@ -533,6 +560,19 @@ def known_pairs(
     return out
 
 
+def known_problem_pairs(
+    findings: Iterable[Finding],
+    pairs: Iterable[tuple[str, str]],
+    known_ids: Mapping[str, str],
+    fail_on: Severity = Severity.ERROR,
+) -> set[tuple[str, str]]:
+    """Of ``pairs``, those whose failing findings all belong to problems in ``known_ids``
+    (the same rule for the gate and for a pytest item)."""
+    if not known_ids:
+        return set()
+    return known_pairs(group_findings(findings, known_ids=known_ids), pairs, fail_on)
+
+
 def forgive_known_problems(
     judgement: Judgement, results: Iterable[Any], path: str | Path | None, fail_on: Severity = Severity.ERROR
 ) -> Judgement:
@@ -544,7 +584,6 @@ def forgive_known_problems(
     new = judgement.new
     if not known_ids or not new:
         return judgement
-    problems = group_findings([f for r in results for f in r.findings()], known_ids=known_ids)
-    forgiven = known_pairs(problems, new, fail_on)
+    forgiven = known_problem_pairs([f for r in results for f in r.findings()], new, known_ids, fail_on)
     verdicts = {p: (Verdict.XFAIL if p in forgiven else v) for p, v in judgement.verdicts.items()}
     return Judgement(verdicts, judgement.stale, judgement.strict, judgement.path)

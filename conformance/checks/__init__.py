@@ -15,6 +15,7 @@ from conformance.checks import (
     translation,
     transport,
 )
+from conformance.checks._profiles import LENIENT
 from conformance.checks._registry import (
     PROFILES,
     REGISTRY,
@@ -22,18 +23,23 @@ from conformance.checks._registry import (
     Context,
     Issue,
     Outcome,
+    Skip,
     check,
     curl_command,
     run_checks,
+    selected_checks,
+    status_matches,
 )
 
 __all__ = [
+    "LENIENT",
     "PROFILES",
     "REGISTRY",
     "CheckSpec",
     "Context",
     "Issue",
     "Outcome",
+    "Skip",
     "check",
     "curl_command",
     "dialect",
@@ -46,6 +52,8 @@ __all__ = [
     "oracle",
     "run_checks",
     "schema",
+    "selected_checks",
+    "status_matches",
     "translation",
     "transport",
 ]

@@ -15,7 +15,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from conformance._model import Chunk
+from conformance.exchange import Chunk
 from conformance.problems import Problem, known_problem_ids, problems_from_report
 from conformance.report.grid import CODES, grid_rows
 

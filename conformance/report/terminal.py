@@ -14,8 +14,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from conformance._model import Finding, Severity
 from conformance.checks import REGISTRY
+from conformance.exchange import Finding, Severity
 
 __all__ = ["format_finding", "render_report"]
 
@@ -110,3 +110,4 @@ def render_report(
     )
     style = "bold red" if totals[Severity.ERROR] or load_errors else "bold green"
     console.print(Text(summary, style=style))
+

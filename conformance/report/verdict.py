@@ -1,7 +1,8 @@
 """The terminal report as a verdict: one screen that says whether the proxy works, then its problems.
 
-Built from the report document alone (``conformance.report.data.build_report``), so the CLI, the
-pytest summary and ``report`` commands print the same thing:
+Built from the report document alone (:meth:`conformance.run_report.RunReport.to_json`), so
+``run``, ``check FILE`` and the pytest summary print the same thing; :func:`write` is the terminal
+sink of :data:`conformance.report.SINKS`:
 
 1. the verdict: target, profile, how many findings in how many problems by severity, the clients
    that break (when client impact is known), and the gate ("0 new problems; 12 known");
@@ -26,11 +27,19 @@ from typing import Any
 from rich.console import Console
 from rich.text import Text
 
-from conformance._model import Severity
-from conformance.problems import Impact, Problem, known_problem_ids, problems_from_report
+from conformance.exchange import Severity
+from conformance.problems import (
+    Impact,
+    Problem,
+    known_problem_ids,
+    problems_from_report,
+    problems_of_run,
+)
 from conformance.report.grid import render_grid
+from conformance.report.sink import Output
+from conformance.run_report import RunReport
 
-__all__ = ["gate_line", "render_verdict", "repro_dir", "repro_lines", "write_repro_body"]
+__all__ = ["gate_line", "render_verdict", "repro_dir", "repro_lines", "write", "write_repro_body"]
 
 _STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
 _MARK = {Severity.ERROR: "✗", Severity.WARNING: "!", Severity.INFO: "i"}
@@ -260,3 +269,28 @@ def render_verdict(
         console.rule("cassettes × check groups", style="dim")
         render_grid(console, report)
     return list(problems)
+
+
+def write(report: RunReport, out: Output) -> list[Path]:
+    """Sink: the verdict and the problems on the console, then the expectation file rewritten and
+    the snapshot states. The repro bodies go beside ``--report-json``/``--report-html`` (else a
+    temporary directory, made only when there is a problem to reproduce)."""
+    console = out.console
+    if report.results or report.load_errors:
+        problems = problems_of_run(report)
+        o = out.options
+        directory = repro_dir(o.report_json or o.report_html) if problems else None
+        render_verdict(console, report.to_json(), repro_dir=directory, grid=o.grid, problems=problems)
+    if report.expectations_written:
+        console.print(
+            f"expectations written: {report.expectations_written} ({report.known_failures} known failures)",
+            highlight=False,
+            soft_wrap=True,
+        )
+    if report.snapshots:
+        counts: dict[str, int] = {}
+        for state in report.snapshots.values():
+            counts[state] = counts.get(state, 0) + 1
+        text = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
+        console.print(Text(f"conformance snapshots in {report.snapshot_dir}: {text}", style="bold"), soft_wrap=True)
+    return []

@@ -6,6 +6,8 @@ import socket
 import subprocess
 import sys
 
+import pytest
+
 from conformance.checks import REGISTRY
 from conformance.resources import cassettes_dir
 
@@ -16,6 +18,7 @@ def cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "conformance.cli", *args], capture_output=True, text=True, timeout=120)
 
 
+@pytest.mark.slow
 def test_run_against_the_reference_bridge_prints_the_report() -> None:
     proc = cli("run", "--cassettes", TOOL)
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -25,6 +28,7 @@ def test_run_against_the_reference_bridge_prints_the_report() -> None:
     assert "[1/1] openai-tool-call" in proc.stderr  # progress: plain lines on stderr when not a TTY
 
 
+@pytest.mark.slow
 def test_run_with_a_fault_exits_1_and_shows_the_finding() -> None:
     proc = cli("run", "--cassettes", TOOL, "--reference-fault", "R1-empty-completed-output")
     assert proc.returncode == 1
@@ -36,6 +40,7 @@ def test_run_with_a_fault_exits_1_and_shows_the_finding() -> None:
     assert out.count("curl -N") == 1 and " -d @" in out
 
 
+@pytest.mark.slow
 def test_unreachable_proxy_is_one_clear_line() -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -46,12 +51,14 @@ def test_unreachable_proxy_is_one_clear_line() -> None:
     assert proc.stderr == ""
 
 
+@pytest.mark.slow
 def test_bad_option_values() -> None:
     assert cli("run", "--profile", "nope").returncode == 2
     proc = cli("run", "--proxy-url", "127.0.0.1:4000")
     assert proc.returncode == 2 and "is not an http(s) URL" in proc.stdout
 
 
+@pytest.mark.slow
 def test_checks_lists_every_check_with_its_doc() -> None:
     proc = cli("checks", "-v")
     assert proc.returncode == 0
@@ -60,6 +67,7 @@ def test_checks_lists_every_check_with_its_doc() -> None:
     assert "Codex" in proc.stdout
 
 
+@pytest.mark.slow
 def test_faults_lists_the_fault_zoo() -> None:
     proc = cli("faults")
     assert proc.returncode == 0

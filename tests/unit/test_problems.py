@@ -13,7 +13,7 @@ import jsonschema
 import pytest
 from rich.console import Console
 
-from conformance._model import Finding, Severity
+from conformance.exchange import Finding, Severity
 from conformance.expectations import Judgement, Verdict
 from conformance.problems import (
     MOOTS,
