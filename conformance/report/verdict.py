@@ -259,7 +259,9 @@ def render_verdict(
                 by_check[c.check_id] = by_check.get(c.check_id, 0) + c.count
             parts = [f"{c} ×{n}" for c, n in sorted(by_check.items(), key=lambda kv: (-kv[1], kv[0]))]
             say(f"folded: {_plural(p.folded, 'consequence')} ({', '.join(parts[:5])}{', …' if len(parts) > 5 else ''})", "dim")
-        lines = repro_lines(p, _exchange(report, p), repro_dir, report.get("target"))
+        # a saved stream (`check FILE`) has no cassette to replay: the file itself is the repro
+        offline = report.get("runner") == "check"
+        lines = [] if offline else repro_lines(p, _exchange(report, p), repro_dir, report.get("target"))
         for i, line in enumerate(lines):
             say(("repro:  " if i == 0 else "        ") + line, "cyan")
     rest = len([p for p in problems if p.severity is not Severity.INFO]) - len(shown)
@@ -279,7 +281,7 @@ def write(report: RunReport, out: Output) -> list[Path]:
     if report.results or report.load_errors:
         problems = problems_of_run(report)
         o = out.options
-        directory = repro_dir(o.report_json or o.report_html) if problems else None
+        directory = repro_dir(o.report_json or o.report_html) if problems and report.runner != "check" else None
         render_verdict(console, report.to_json(), repro_dir=directory, grid=o.grid, problems=problems)
     if report.expectations_written:
         console.print(
