@@ -8,8 +8,9 @@ is one problem. Its id is a hash of the check id and that reason, so it is stabl
 the next and CI can diff two runs (or name it in an expectation file).
 
 One root cause fans out (no terminal event fails every check of the terminal output; a proxy that
-empties the user's message gets an upstream mismatch and an error status). :data:`MOOTS` declares
-which checks a failing check makes moot *on the same exchange*; their findings are folded under
+empties the user's message gets an upstream mismatch and an error status). :data:`MOOTS` (each check
+declares it in the registry: ``@check(..., moots=...)``) says which checks a failing check makes
+moot *on the same exchange*; their findings are folded under
 the cause as consequences instead of being problems of their own.
 
 Problems are ranked by harm (:class:`Harm`): breaks a client (ERR before LOSS, from a measured
@@ -29,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from conformance.checks import LENIENT
+from conformance.checks import LENIENT, REGISTRY
 from conformance.exchange import Finding, Severity
 from conformance.expectations import Judgement, Verdict
 from conformance.run_report import RunReport
@@ -58,47 +59,8 @@ NONSTREAM = "[non-stream] "
 _MORE = re.compile(r"^… and \d+ more like the above$")
 
 # check id -> checks (ids, or prefixes ending in ``*``) whose findings on the same exchange are
-# consequences of it. Declared once here; the lead may move it into the check registry.
-MOOTS: dict[str, tuple[str, ...]] = {
-    # nothing (or nothing usable) came back: every check of the answer is moot
-    "transport.connect": ("*",),
-    "transport.timeout": (
-        "transport.clean_close", "lifecycle.terminal_present", "lifecycle.terminal_status",
-        "integrity.terminal_output", "oracle.*", "nonstream.matches_stream",
-    ),
-    "transport.cap": (
-        "transport.clean_close", "lifecycle.terminal_present", "lifecycle.terminal_status",
-        "integrity.terminal_output", "oracle.*", "nonstream.matches_stream",
-    ),
-    "transport.clean_close": (
-        "lifecycle.terminal_present", "lifecycle.terminal_status", "integrity.terminal_output",
-        "oracle.status", "oracle.usage", "nonstream.matches_stream",
-    ),
-    # no terminal event: no terminal output, status or usage to judge
-    "lifecycle.terminal_present": (
-        "lifecycle.terminal_status", "integrity.terminal_output", "oracle.status", "oracle.usage",
-        "nonstream.matches_stream", "sse.done_after_terminal", "items.closed_once",
-    ),
-    "lifecycle.created_first": ("lifecycle.in_progress_second", "lifecycle.initial_status"),
-    # an item never opened: its parts, deltas and dones are judged against the implied item
-    "items.event_targets_open_item": (
-        "items.event_targets_open_part", "items.closed_once", "items.close_order",
-        "integrity.text_concat", "integrity.arguments_concat", "indices.*",
-    ),
-    "items.event_targets_open_part": ("items.close_order", "indices.content_index_dense"),
-    # the fake upstream could not answer the proxy's request: what the proxy made of the
-    # harness's 5xx says nothing about the proxy's streaming
-    "upstream.matched": (
-        "http.status_ok", "http.content_type", "errors.*", "oracle.*", "lifecycle.*", "integrity.*",
-        "nonstream.*", "items.*", "indices.*", "schema.*", "seq.*", "sse.*", "ids.*",
-        "transport.clean_close",
-    ),
-    # the proxy changed the conversation: the upstream mismatch follows from it
-    "translation.messages": ("upstream.matched",),
-    "translation.tool_history": ("upstream.matched",),
-    "translation.system_message": ("upstream.matched",),
-    "request.valid_input_accepted": ("http.status_ok", "upstream.matched", "errors.envelope"),
-}
+# consequences of it: declared with each check (``@check(..., moots=...)``), read from the registry.
+MOOTS: dict[str, tuple[str, ...]] = {spec.id: spec.moots for spec in REGISTRY.values() if spec.moots}
 
 
 class Harm(enum.IntEnum):

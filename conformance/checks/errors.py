@@ -139,7 +139,12 @@ def _features(request: dict[str, Any]) -> list[str]:
     return out
 
 
-@check("request.valid_input_accepted", classes=("Q3", "Q4", "RS2", "T5"), needs_stream=False)
+@check(
+    "request.valid_input_accepted", classes=("Q3", "Q4", "RS2", "T5"), needs_stream=False,
+    moots=(
+        "http.status_ok", "upstream.matched", "errors.envelope",
+    ),
+)
 def valid_input_accepted(ctx: Context) -> Iterator[Issue]:
     """A valid request is not refused: every documented input shape and optional parameter is accepted.
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 import socket
 import sys
 import xml.etree.ElementTree as ET
@@ -118,3 +120,22 @@ def test_plugin_is_inert_without_its_options(pytester: pytest.Pytester) -> None:
     pytester.makepyfile("def test_x():\n    assert True\n")
     result = pytester.runpytest("-p", "no:cacheprovider")
     result.assert_outcomes(passed=1)
+
+
+@pytest.mark.slow
+def test_a_known_problem_xfails_its_test_as_the_gate_judges_and_the_grid_shows(pytester: pytest.Pytester) -> None:
+    """issue 10 under pytest: an expectation file listing a problem by id makes its tests known
+    failures (the summary's gate agrees), and --conformance-grid adds the grid."""
+    args = ("--conformance-reference-fault", "S1-drop-terminal", "--conformance-cassettes", TOOL, "-p", "no:cacheprovider")
+    first = pytester.runpytest(*args)
+    assert first.ret == 1
+    found = re.search(r"lifecycle\.terminal_present · 1 cassette · (p-[0-9a-f]{8})", first.stdout.str())
+    assert found, first.stdout.str()
+    exp = pytester.path / "expectations.json"
+    known = [{"id": found.group(1), "reason": "drops the terminal event"}]
+    exp.write_text(json.dumps({"version": 1, "target": "t", "known_failures": [], "known_problems": known}), "utf-8")
+    result = pytester.runpytest(*args, "--conformance-expectations", str(exp), "--conformance-grid")
+    outcomes = result.parseoutcomes()
+    assert outcomes.get("xfailed") == 1 and "failed" not in outcomes, outcomes
+    result.stdout.fnmatch_lines(["0 new problems; 1 known", "*cassettes × check groups*"])
+    assert result.ret == 0
