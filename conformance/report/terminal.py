@@ -1,7 +1,9 @@
-"""The terminal report: a table of cassettes × check groups, then every failure in detail.
+"""Findings as text: :func:`format_finding`, and :func:`render_report` (a table of cassettes ×
+check groups, then every failure in detail; public API for callers that want the classic view).
 
-:func:`format_finding` is the one place a finding becomes text; the pytest failure output, the
-terminal report and (later) JUnit and HTML all use it.
+:func:`format_finding` is the one place a finding becomes text; the pytest failure output and
+the HTML report use it. The terminal sink is the verdict (:mod:`conformance.report.verdict`):
+problems, not findings.
 """
 
 from __future__ import annotations
