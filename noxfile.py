@@ -152,3 +152,22 @@ def proxy_litellm(session: nox.Session) -> None:
             "HF_HUB_OFFLINE": "1",
         },
     )
+
+
+@nox.session(name="html-chromium")
+def html_chromium(session: nox.Session) -> None:
+    """The HTML report in Debian's headless Chromium: problems first, no header cut; keeps a
+    screenshot in reports/html-report-chromium.png (a CI artifact). Installs Chromium with apt-get
+    when it is missing (root, or passwordless sudo)."""
+    import os
+    import shutil
+
+    if not (shutil.which("chromium") or shutil.which("chromium-browser")):
+        sudo = [] if os.geteuid() == 0 else ["sudo"]
+        session.run(*sudo, "apt-get", "update", "-q", external=True)
+        session.run(*sudo, "apt-get", "install", "-y", "-q", "chromium", external=True)
+    session.install("-e", ".[test]")
+    session.run(
+        "pytest", "-q", "-p", "no:cacheprovider", "tests/integration/test_html_chromium.py", *session.posargs,
+        env={"CONFORMANCE_SCREENSHOT_DIR": "reports", "CONFORMANCE_REQUIRE_CHROMIUM": "1"},
+    )

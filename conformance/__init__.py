@@ -18,16 +18,17 @@ module (``_name``) or a private name of another package, and no two modules impo
 4. stream, expected
 5. final_response
 6. checks
-7. driver, upstream, reference
-8. capture, recorder
-9. options
-10. harness
-11. report, snapshots
-12. pipeline
-13. _pytest_items, commands
-14. cli, plugin
+7. problems
+8. driver, upstream, reference
+9. capture, recorder
+10. options
+11. harness
+12. report, snapshots
+13. pipeline
+14. _pytest_items, commands
+15. cli, plugin
 
-The fake upstream (7) knows cassettes and what the upstream said (:mod:`conformance.expected`),
+The fake upstream (8) knows cassettes and what the upstream said (:mod:`conformance.expected`),
 not the checks; the reference bridge imports nothing of the package outside itself but the HTTP
 server base all harness servers share (:mod:`conformance.http_server`, which imports nothing of
 the package).

@@ -28,6 +28,7 @@ from conformance.exchange import Finding, Outcome, Severity
 from conformance.expectations import Expectations, Verdict, judge
 from conformance.options import OutputSettings, Settings
 from conformance.pipeline import Pipeline, write_report
+from conformance.problems import known_problem_ids, known_problem_pairs, problem_id_of
 from conformance.report import format_finding
 from conformance.report.sink import Output
 from conformance.run_report import CassetteResult
@@ -67,6 +68,14 @@ class Suite:
         self.snapshot_states: dict[str, str] = {}
         self.summary_text = ""
         self.owns_run_dir = False
+        self._known_problems: dict[str, str] | None = None
+
+    @property
+    def known_problems(self) -> dict[str, str]:
+        """issue 10: the problem ids the expectation file lists under ``known_problems``."""
+        if self._known_problems is None:
+            self._known_problems = known_problem_ids(self.outputs.expectations)
+        return self._known_problems
 
     @property
     def expectations(self) -> Expectations | None:
@@ -157,6 +166,11 @@ class CheckItem(pytest.Item):
         pair = (self.cassette.id, self.check_id)
         exp = suite.expectations
         verdict = judge(known=exp is not None and pair in exp.known, failing=bool(failing), skipped=bool(outcome.skipped))
+        # issue 10: every failing finding belongs to a problem the file lists by id (as the gate judges)
+        if verdict is Verdict.FAIL and exp is not None and suite.known_problems and known_problem_pairs(
+            result.findings(), [pair], suite.known_problems, suite.fail_on
+        ):
+            verdict = Verdict.XFAIL
         data = {
             "cassette": self.cassette.id,
             "check": self.check_id,
@@ -175,11 +189,14 @@ class CheckItem(pytest.Item):
             ("severity", severity.value if severity else "n/a"),
             ("outcome", verdict.value),
         ]
+        if outcome.findings:  # issue 10: the problem ids, so CI can tie a test to a problem
+            ids = dict.fromkeys(i for i in map(problem_id_of, outcome.findings) if i)
+            self.user_properties.append(("problem", " ".join(ids)))
         if outcome.skipped:
             pytest.skip(outcome.skipped)
         where = exp.path if exp is not None else None
         if verdict is Verdict.XFAIL:
-            reason = exp.known[pair] if exp is not None else ""
+            reason = (exp.known.get(pair) or "its problems are listed under known_problems") if exp is not None else ""
             pytest.xfail(f"known failure in {where}" + (f": {reason}" if reason else ""))
         if verdict is Verdict.FAIL:
             if exp is not None and suite.outputs.update_expectations:
@@ -192,7 +209,10 @@ class CheckItem(pytest.Item):
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
         if isinstance(excinfo.value, ConformanceFailure):
             spec = REGISTRY[self.check_id]
-            body = "\n\n".join(format_finding(f) for f in excinfo.value.findings)
+            # issue 10: each finding once, no repro here; the problem's short repro is in the summary
+            body = "\n\n".join(format_finding(f, repro=False) for f in excinfo.value.findings)
+            ids = dict.fromkeys(i for i in map(problem_id_of, excinfo.value.findings) if i)
+            body += "\n\nproblem " + ", ".join(ids) + ": its example and repro are in the conformance summary"
             note = f"\n\n{excinfo.value.note}" if excinfo.value.note else ""
             return f"{spec.summary}\n\n{body}{note}"
         if isinstance(excinfo.value, FixedKnownFailure):
@@ -324,7 +344,7 @@ def finish_session(suite: Suite, session: pytest.Session) -> None:
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     tw = getattr(reporter, "_tw", None)
     markup = bool(getattr(tw, "hasmarkup", False))
-    width = max(int(getattr(tw, "fullwidth", 80)), 150)
+    width = int(getattr(tw, "fullwidth", 80))  # issue 10: the verdict wraps at the terminal's width
     buffer = io.StringIO()
     console = Console(file=buffer, force_terminal=markup, soft_wrap=False, width=width)
     # --collect-only runs nothing: the console gets its summary, but no report file is written.

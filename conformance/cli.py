@@ -18,6 +18,7 @@ from rich.table import Table
 from conformance.checks import PROFILES, REGISTRY
 from conformance.commands import check as check_command
 from conformance.commands import record as record_command
+from conformance.commands import replay as replay_command
 from conformance.commands import report as report_command
 from conformance.exceptions import UserError
 from conformance.options import OPTIONS, Option, output_settings_from, settings_from
@@ -44,6 +45,7 @@ def _add_options(parser: argparse.ArgumentParser) -> None:
 def _run(args: argparse.Namespace, console: Console) -> int:
     """Thin adapter: options -> :class:`Pipeline` -> results -> report -> sinks -> exit code."""
     from conformance.pipeline import Pipeline
+    from conformance.report.progress import track  # issue 10
 
     def get(opt: Option) -> Any:
         return getattr(args, opt.dest, None)
@@ -54,7 +56,8 @@ def _run(args: argparse.Namespace, console: Console) -> int:
         return _error(console, str(exc))
     try:
         pipeline.start()
-        results = pipeline.run_all()
+        # issue 10: progress on stderr; the verdict is the terminal sink (report.SINKS)
+        results = [pipeline.run_cassette(c) for c in track(pipeline.cassettes, lambda c: c.id)]
     except UserError as exc:
         return _error(console, str(exc))
     finally:
@@ -104,6 +107,7 @@ _EXTRA_COMMANDS: list[Callable[[Any], dict[str, Callable[[argparse.Namespace, Co
     record_command.register,
     check_command.register,
     report_command.register,
+    replay_command.register,  # issue 10: `replay CASSETTE`
 ]
 
 

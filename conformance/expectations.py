@@ -9,7 +9,9 @@ optional reason::
 
 Every ``(cassette, check)`` pair that ran gets a :class:`Verdict`: a failure not in the file fails
 the run; a listed one is an expected failure (``xfail``); a listed pair that now passes is
-``fixed`` (the run fails only with ``strict``). :func:`updated` rewrites the file from a run,
+``fixed`` (the run fails only with ``strict``). A file may also list problems by id
+(``"known_problems": [{"id": "p-1a2b3c4d", "reason": "…"}]``, see :mod:`conformance.problems`):
+every failure that belongs to one is known, on whichever cassette it shows up. :func:`updated` rewrites the file from a run,
 keeping the reasons a person wrote. Nothing here knows about pytest: the plugin and
 ``responses-conformance run`` share it.
 """
@@ -57,6 +59,7 @@ class Expectations:
     target: str = ""
     known: dict[Pair, str] = field(default_factory=dict)
     path: Path | None = None
+    known_problems: list[Any] = field(default_factory=list)  # issue 10: problem ids, kept as written
 
     @classmethod
     def load(cls, path: str | Path, *, missing_ok: bool = False) -> Expectations:
@@ -104,7 +107,10 @@ class Expectations:
             if (cassette, check) in known:
                 raise ExpectationsError(f"{where} lists {cassette} {check} a second time")
             known[(cassette, check)] = reason
-        return cls(target=target, known=known, path=path)
+        problems = data.get("known_problems", [])
+        if not isinstance(problems, list):
+            raise ExpectationsError(f"{source}: known_problems must be a list of {{\"id\": \"p-…\", \"reason\": …}}")
+        return cls(target=target, known=known, path=path, known_problems=problems)
 
     def to_json(self) -> dict[str, Any]:
         """Sorted by cassette then check, so a rewrite changes only the lines that changed."""
@@ -126,8 +132,9 @@ class Expectations:
             "{\n"
             f'  "version": {FORMAT_VERSION},\n'
             f'  "target": {json.dumps(self.target, ensure_ascii=False)},\n'
-            f'  "known_failures": {entries}\n'
-            "}\n"
+            f'  "known_failures": {entries}'
+            + (f',\n  "known_problems": {json.dumps(self.known_problems, ensure_ascii=False)}' if self.known_problems else "")
+            + "\n}\n"
         )
 
     def save(self, path: str | Path | None = None) -> Path:
@@ -252,4 +259,6 @@ def updated(
             known.setdefault(pair, (reasons or {}).get(pair, ""))
         else:
             known.pop(pair, None)
-    return Expectations(target=expectations.target or target, known=known, path=expectations.path)
+    return Expectations(
+        target=expectations.target or target, known=known, path=expectations.path, known_problems=expectations.known_problems
+    )

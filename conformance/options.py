@@ -68,6 +68,7 @@ class OutputSettings:
     update_expectations: bool = False
     strict_expectations: bool = False
     fail_on: Severity = Severity.ERROR
+    grid: bool = False  # issue 10: the cassettes × groups grid after the problems
 
     def check(self) -> str | None:
         """A usage error, or None."""
@@ -167,6 +168,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("--update-expectations", "Write the --expectations file from this run: failures added (with the first finding as reason), known failures that passed removed, existing reasons kept.", "flag", False),
     Option("--strict-expectations", "Also fail the run when a known failure passes (fixed) or an entry names no cassette or check of this run.", "flag", False),
     Option("--report-json", "Write the JSON report (schemas/report.schema.json): versions, every exchange with its raw stream, every check outcome and finding.", metavar="PATH"),
+    Option("--grid", "Also print the per-cassette grid (cassettes × check groups) after the problems.", "flag", False),  # issue 10
     Option("--report-html", "Write a self-contained HTML report (summary, findings, raw exchanges).", metavar="PATH"),
     Option("--conformance-snapshots", "Add one snapshot test per cassette: its exchange, normalised (ids as stable placeholders, no timings), against the stored snapshot; accept changes with --snapshot-update (syrupy).", "flag", False, pytest_only=True),
     Option("--conformance-snapshot-dir", "Where the snapshots live, relative to the rootdir.", "str", "__snapshots__/responses-conformance", "DIR", pytest_only=True),
@@ -239,6 +241,7 @@ def output_settings_from(get: Callable[[Option], Any]) -> OutputSettings:
         update_expectations=bool(value("--update-expectations")),
         strict_expectations=bool(value("--strict-expectations")),
         fail_on=Severity(value("--fail-on") or "error"),
+        grid=bool(value("--grid")),
     )
 
 

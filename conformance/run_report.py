@@ -196,6 +196,9 @@ class RunReport:
     known_failures: int = 0  # entries in the expectation file after the run
     snapshots: dict[str, str] = field(default_factory=dict)  # cassette id -> snapshot state
     snapshot_dir: str | None = None
+    # issue 10: the findings grouped into problems (conformance.problems.problems_json), set by
+    # the report builder (conformance.pipeline.build_report); None: not grouped
+    problems: list[dict[str, Any]] | None = None
 
     def verdict(self, cassette_id: str, check_id: str, outcome: Outcome) -> Verdict:
         return self.verdicts.get((cassette_id, check_id)) or judge(
@@ -259,7 +262,7 @@ class RunReport:
                     "checks": checks,
                 }
             )
-        return {
+        doc: dict[str, Any] = {
             "$schema": SCHEMA_ID,
             "report_format": REPORT_FORMAT,
             "runner": self.runner,
@@ -275,6 +278,9 @@ class RunReport:
             "checks": {cid: self.catalog[cid].to_json() for cid in sorted(self.catalog)},
             "cassettes": cassettes,
         }
+        if self.problems is not None:
+            doc["problems"] = self.problems
+        return doc
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> RunReport:
@@ -306,4 +312,5 @@ class RunReport:
             reasons=reasons,
             load_errors=list(data.get("load_errors", [])),
             catalog=catalog,
+            problems=data.get("problems"),
         )

@@ -15,6 +15,7 @@ from conformance.checks import (
     translation,
     transport,
 )
+from conformance.checks._profiles import LENIENT
 from conformance.checks._registry import (
     PROFILES,
     REGISTRY,
@@ -31,6 +32,7 @@ from conformance.checks._registry import (
 )
 
 __all__ = [
+    "LENIENT",
     "PROFILES",
     "REGISTRY",
     "CheckSpec",

@@ -68,6 +68,7 @@ class CheckSpec:
     needs_stream: bool = True
     needs_upstream: bool = False
     modes: tuple[str, ...] = ("stream",)
+    moots: tuple[str, ...] = ()
 
     def severity(self, profile: str) -> Severity | None:
         """Severity under ``profile``; None means the check does not apply there."""
@@ -90,6 +91,7 @@ def check(
     needs_stream: bool = True,
     needs_upstream: bool = False,
     modes: tuple[str, ...] | None = None,
+    moots: tuple[str, ...] = (),
 ) -> Callable[[Callable[[Context], Iterable[Issue]]], Callable[[Context], Iterable[Issue]]]:
     """Register a check.
 
@@ -98,7 +100,9 @@ def check(
     upstream (skipped in live mode). ``modes``: which exchanges it runs on (default: stream only
     when ``needs_stream``, else both). ``profiles``: severity per profile where it differs from
     ``severity`` (None: not part of that profile); the ``lenient`` column comes from
-    :data:`conformance.checks._profiles.LENIENT`.
+    :data:`conformance.checks._profiles.LENIENT`. ``moots``: checks (ids, or prefixes ending in
+    ``*``) whose findings on the same exchange follow from this one failing; the report folds them
+    under it as consequences (:mod:`conformance.problems`).
     """
     group = check_id.split(".", 1)[0]
 
@@ -129,6 +133,7 @@ def check(
             needs_stream=needs_stream,
             needs_upstream=needs_upstream,
             modes=modes or (("stream",) if needs_stream else ("stream", "nonstream")),
+            moots=moots,
         )
         return func
 

@@ -212,7 +212,12 @@ def likely_cause(request: dict[str, Any], err: dict[str, Any]) -> str | None:
     return None
 
 
-@check("request.valid_input_accepted", classes=("Q3", "Q4", "RS2", "T5"), needs_stream=False)
+@check(
+    "request.valid_input_accepted", classes=("Q3", "Q4", "RS2", "T5"), needs_stream=False,
+    moots=(
+        "http.status_ok", "upstream.matched", "errors.envelope",
+    ),
+)
 def valid_input_accepted(ctx: Context) -> Iterator[Issue]:
     """A valid request is not refused: every documented input shape and optional parameter is accepted.
 

@@ -12,7 +12,14 @@ def _anomalies(ctx: Context, *kinds: str) -> Iterator[Issue]:
         yield Issue(a.message, a.event_index, pointer=a.pointer, expected=a.expected, actual=a.actual)
 
 
-@check("items.event_targets_open_item", classes=("S2", "I2"))
+# an item never opened: its parts, deltas and dones are judged against the implied item
+@check(
+    "items.event_targets_open_item", classes=("S2", "I2"),
+    moots=(
+        "items.event_targets_open_part", "items.closed_once", "items.close_order",
+        "integrity.text_concat", "integrity.arguments_concat", "indices.*",
+    ),
+)
 def event_targets_open_item(ctx: Context) -> Iterator[Issue]:
     """Every item-scoped event refers to an item that ``output_item.added`` opened and that is not yet done.
 
@@ -24,7 +31,12 @@ def event_targets_open_item(ctx: Context) -> Iterator[Issue]:
     yield from _anomalies(ctx, "target_unknown", "target_closed", "target_id_mismatch", "target_type_mismatch")
 
 
-@check("items.event_targets_open_part", classes=("S2", "I4"))
+@check(
+    "items.event_targets_open_part", classes=("S2", "I4"),
+    moots=(
+        "items.close_order", "indices.content_index_dense",
+    ),
+)
 def event_targets_open_part(ctx: Context) -> Iterator[Issue]:
     """Text, refusal and reasoning deltas refer to a part opened by ``content_part.added`` (or ``reasoning_summary_part.added``) and not yet done.
 

@@ -65,7 +65,12 @@ def seq_monotonic(ctx: Context) -> Iterator[Issue]:
         expected = value + 1
 
 
-@check("lifecycle.created_first", classes=("S2", "R3"))
+@check(
+    "lifecycle.created_first", classes=("S2", "R3"),
+    moots=(
+        "lifecycle.in_progress_second", "lifecycle.initial_status",
+    ),
+)
 def created_first(ctx: Context) -> Iterator[Issue]:
     """The first event is ``response.created``.
 
@@ -112,7 +117,14 @@ def initial_status(ctx: Context) -> Iterator[Issue]:
                 yield Issue(f"`{ev.type}` has response.status {status!r}", ev.index, pointer="/response/status", expected="in_progress", actual=status)
 
 
-@check("lifecycle.terminal_present", classes=("S1",))
+# no terminal event: no terminal output, status or usage to judge
+@check(
+    "lifecycle.terminal_present", classes=("S1",),
+    moots=(
+        "lifecycle.terminal_status", "integrity.terminal_output", "oracle.status", "oracle.usage",
+        "nonstream.matches_stream", "sse.done_after_terminal", "items.closed_once",
+    ),
+)
 def terminal_present(ctx: Context) -> Iterator[Issue]:
     """The stream has a terminal event: ``response.completed``, ``response.incomplete`` or ``response.failed``.
 

@@ -188,7 +188,12 @@ def _system_split(items: list[dict[str, Any]]) -> tuple[list[list[str]], list[tu
 
 
 # -- checks ----------------------------------------------------------------------------------------
-@check("translation.system_message", classes=("Q1",), needs_stream=False, needs_upstream=True)
+@check(
+    "translation.system_message", classes=("Q1",), needs_stream=False, needs_upstream=True,
+    moots=(
+        "upstream.matched",
+    ),
+)
 def system_message(ctx: Context) -> Iterator[Issue]:
     """``instructions`` and the leading ``developer``/``system`` items become ONE leading system message, in order; no ``developer`` role goes upstream.
 
@@ -265,7 +270,13 @@ def _chat_conversation(msgs: list[dict[str, Any]], mid: list[list[str]]) -> list
     return out
 
 
-@check("translation.messages", classes=("Q2", "Q3"), needs_stream=False, needs_upstream=True)
+# the proxy changed the conversation: the upstream mismatch follows from it
+@check(
+    "translation.messages", classes=("Q2", "Q3"), needs_stream=False, needs_upstream=True,
+    moots=(
+        "upstream.matched",
+    ),
+)
 def messages(ctx: Context) -> Iterator[Issue]:
     """The user and assistant messages go upstream in the input's order with their text (and images and files) intact.
 
@@ -357,7 +368,12 @@ def _call_groups(items: list[dict[str, Any]]) -> list[list[tuple[int, dict[str, 
     return groups
 
 
-@check("translation.tool_history", classes=("Q2",), needs_stream=False, needs_upstream=True)
+@check(
+    "translation.tool_history", classes=("Q2",), needs_stream=False, needs_upstream=True,
+    moots=(
+        "upstream.matched",
+    ),
+)
 def tool_history(ctx: Context) -> Iterator[Issue]:
     """``function_call`` items become ONE assistant message with all their ``tool_calls`` (ids = ``call_id``), each output a ``tool`` message right after it.
 

@@ -13,7 +13,8 @@ def _excerpt(body: bytes, limit: int = 300) -> str:
     return text if len(text) <= limit else text[:limit] + "…"
 
 
-@check("transport.connect", classes=(), needs_stream=False)
+# nothing (or nothing usable) came back: every check of the answer is moot
+@check("transport.connect", classes=(), needs_stream=False, moots=("*",))
 def connect(ctx: Context) -> Iterator[Issue]:
     """The proxy accepts the connection.
 
@@ -25,7 +26,13 @@ def connect(ctx: Context) -> Iterator[Issue]:
         yield Issue(err.message)
 
 
-@check("transport.timeout", classes=("S1",), needs_stream=False)
+@check(
+    "transport.timeout", classes=("S1",), needs_stream=False,
+    moots=(
+        "transport.clean_close", "lifecycle.terminal_present", "lifecycle.terminal_status",
+        "integrity.terminal_output", "oracle.*", "nonstream.matches_stream",
+    ),
+)
 def timeout(ctx: Context) -> Iterator[Issue]:
     """The response starts, keeps flowing and ends within the configured timeouts.
 
@@ -39,7 +46,13 @@ def timeout(ctx: Context) -> Iterator[Issue]:
         yield Issue(err.message, actual=err.kind)
 
 
-@check("transport.cap", classes=(), needs_stream=False)
+@check(
+    "transport.cap", classes=(), needs_stream=False,
+    moots=(
+        "transport.clean_close", "lifecycle.terminal_present", "lifecycle.terminal_status",
+        "integrity.terminal_output", "oracle.*", "nonstream.matches_stream",
+    ),
+)
 def cap(ctx: Context) -> Iterator[Issue]:
     """The response stays under the byte and event caps.
 
@@ -51,7 +64,13 @@ def cap(ctx: Context) -> Iterator[Issue]:
         yield Issue(err.message)
 
 
-@check("transport.clean_close", classes=("S1",), needs_stream=False)
+@check(
+    "transport.clean_close", classes=("S1",), needs_stream=False,
+    moots=(
+        "lifecycle.terminal_present", "lifecycle.terminal_status", "integrity.terminal_output",
+        "oracle.status", "oracle.usage", "nonstream.matches_stream",
+    ),
+)
 def clean_close(ctx: Context) -> Iterator[Issue]:
     """The HTTP response body ends cleanly (no reset, no truncated chunked encoding).
 
@@ -101,7 +120,16 @@ def content_type(ctx: Context) -> Iterator[Issue]:
         )
 
 
-@check("upstream.matched", classes=("Q1", "Q2"), needs_stream=False, needs_upstream=True)
+# the fake upstream could not answer the proxy's request: what the proxy made of the
+# harness's 5xx says nothing about the proxy's streaming
+@check(
+    "upstream.matched", classes=("Q1", "Q2"), needs_stream=False, needs_upstream=True,
+    moots=(
+        "http.status_ok", "http.content_type", "errors.*", "oracle.*", "lifecycle.*",
+        "integrity.*", "nonstream.*", "items.*", "indices.*", "schema.*", "seq.*", "sse.*",
+        "ids.*", "transport.clean_close",
+    ),
+)
 def upstream_matched(ctx: Context) -> Iterator[Issue]:
     """The proxy's Chat Completions request reaches the fake upstream and matches the cassette.
 

@@ -13,7 +13,7 @@ from typing import Any
 from rich.console import Console
 
 from conformance.report.data import ReportError, load_report
-from conformance.report.matrix import build_matrix, matrix_markdown, matrix_table
+from conformance.report.matrix import build_matrix, matrix_html, matrix_markdown, matrix_table
 
 __all__ = ["register"]
 
@@ -43,4 +43,7 @@ def _matrix(args: argparse.Namespace, console: Console) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(matrix_markdown(matrix), "utf-8")
     console.print(f"written: {out}", highlight=False, soft_wrap=True)
+    page = out.with_suffix(".html")  # issue 10: the HTML version beside the Markdown
+    page.write_text(matrix_html(matrix), "utf-8")
+    console.print(f"written: {page}", highlight=False, soft_wrap=True)
     return 0

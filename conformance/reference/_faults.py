@@ -955,3 +955,14 @@ _fault("I2-ids-without-prefixes", {"ids.prefixes"},
 _fault("R3-float-created-at", {"schema.response"},
        "created_at is a float (…25) in every response object of the stream.", events=_float_created_at)
 # fmt: on
+# Added for issue 10 (problems, not findings): one root cause whose consequences fan out.
+def _empty_user_messages(chat: dict[str, Any]) -> None:
+    for message in chat.get("messages") or []:
+        if message.get("role") == "user":
+            message["content"] = ""
+
+
+# On most cassettes the emptied last message also leaves the fake upstream without a match
+# (upstream.matched, then http.status_ok): the report folds those under translation.messages.
+_fault("Q2-user-messages-emptied", {"translation.messages"},
+       "Sends every user message upstream with empty content.", request=_empty_user_messages)

@@ -1,7 +1,8 @@
 """The HTML report: one self-contained file (no scripts, no external styles) for a CI artifact.
 
 Built from the JSON report document alone, so it shows exactly the same findings. The top is the
-terminal report as rich renders it; below it every finding, one ``<div class="finding">`` each
+problems, most harmful first, each expandable (:mod:`conformance.report.problems_html`), then the
+cassettes × groups grid; below them every finding, one ``<div class="finding">`` each
 (with ``data-check``, ``data-cassette``, ``data-severity``, ``data-outcome`` attributes a script
 can read), formatted by :func:`format_finding`; at the bottom every exchange's request, raw
 response stream and upstream requests, folded.
@@ -10,7 +11,6 @@ response stream and upstream requests, folded.
 from __future__ import annotations
 
 import html
-import io
 import json
 import re
 import zlib
@@ -18,12 +18,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
-
 from conformance.exchange import Chunk, Finding
-from conformance.report.data import results_from_report
+from conformance.report.problems_html import PROBLEMS_CSS, grid_html, problems_html
 from conformance.report.sink import Output
-from conformance.report.terminal import format_finding, render_report
+from conformance.report.terminal import format_finding
 from conformance.run_report import RunReport
 
 __all__ = ["render_html", "write", "write_html"]
@@ -51,19 +49,6 @@ def _esc(value: Any) -> str:
     return html.escape(_CONTROL.sub(lambda m: f"\\x{ord(m.group(0)):02x}", str(value)), quote=True)
 
 
-def _terminal(report: Mapping[str, Any]) -> str:
-    console = Console(record=True, width=200, force_terminal=True, color_system="truecolor", file=io.StringIO())
-    render_report(
-        console,
-        results_from_report(report),
-        target=report["target"]["name"],
-        profile=report["profile"],
-        load_errors=report.get("load_errors", []),
-        show_findings=False,
-    )
-    return console.export_html(inline_styles=True, code_format="{code}")
-
-
 def _stream_text(exchange: Mapping[str, Any]) -> str:
     body = b"".join(Chunk.from_json(c).data for c in exchange.get("chunks", []))
     encoding = {k.lower(): v for k, v in (exchange.get("headers") or {}).items()}.get("content-encoding", "").lower()
@@ -87,7 +72,7 @@ def render_html(report: Mapping[str, Any]) -> str:
     out: list[str] = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
-        f"<title>{_esc(title)}</title><style>{_CSS}</style></head><body>",
+        f"<title>{_esc(title)}</title><style>{_CSS}{PROBLEMS_CSS}</style></head><body>",
         f"<h1>{_esc(title)}</h1>",
     ]
     verdict = '<span class="ok">passed</span>' if summary["ok"] else '<span class="bad">failed</span>'
@@ -121,8 +106,10 @@ def render_html(report: Mapping[str, Any]) -> str:
     out.append('<table class="meta">' + "".join(f"<tr><td>{k}</td><td>{v}</td></tr>" for k, v in meta) + "</table>")
     for err in report.get("load_errors", []):
         out.append(f'<p class="bad">cassette error: {_esc(err)}</p>')
+    # issue 10: problems first, then the grid (an HTML table with a legend; no header is cut)
+    out.append(problems_html(report))
     out.append("<h2>Summary</h2>")
-    out.append(f'<pre class="terminal">{_terminal(report)}</pre>')
+    out.append(grid_html(report))
 
     out.append("<h2>Findings</h2>")
     n = 0

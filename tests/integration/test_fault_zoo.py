@@ -65,6 +65,7 @@ FAULT_CASSETTE = {
     "U1-no-cache-write-tokens": "openai-text-include-usage",
     "Q4-unasked-upstream-additions": "openai-tool-loop-full-history",
     "X-buffered-deltas": "openai-tool-call",
+    "Q2-user-messages-emptied": "codex-summary-detailed-replay",
 }
 # Faults of a profile-specific rule run under that profile; every other fault under "strict".
 FAULT_PROFILE = {

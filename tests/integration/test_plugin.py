@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 import socket
 import sys
 import xml.etree.ElementTree as ET
@@ -25,7 +27,7 @@ N_RUN = N_CHECKS - N_SKIPPED
 def test_reference_bridge_passes_every_check(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest("--conformance", "--conformance-cassettes", TOOL, "-p", "no:cacheprovider")
     result.assert_outcomes(passed=N_RUN, skipped=N_SKIPPED)
-    result.stdout.fnmatch_lines(["*Responses conformance*reference bridge*", "*openai-tool-call*ok*", "*1 cassettes, * checks run: 0 errors*"])
+    result.stdout.fnmatch_lines(["Responses conformance: reference bridge · profile openai", "1 cassette, 2 exchanges: no findings*", "*PASSED*"])
 
 
 def test_fault_fails_exactly_one_test_with_a_readable_finding(pytester: pytest.Pytester) -> None:
@@ -36,10 +38,17 @@ def test_fault_fails_exactly_one_test_with_a_readable_finding(pytester: pytest.P
     result.stdout.fnmatch_lines(
         [
             "*[[]error[]] lifecycle.terminal_present: the stream ended without response.completed*",
-            "*repro:*curl -N*",
+            "problem p-*: its example and repro are in the conformance summary",
+            "*1 finding in 1 problem (1 error, 0 warnings, 0 notes)*",
+            "*1 ✗ lifecycle.terminal_present · 1 cassette · p-*",
+            "*repro:*responses-conformance replay openai-tool-call --reference*",
             "*FAILED *conformance/openai-tool-call::lifecycle.terminal_present*",
         ]
     )
+    out = result.stdout.str()
+    assert out.count("[error] lifecycle.terminal_present:") == 1  # each finding printed once
+    assert out.count("curl -N") == 1 and " -d @" in out  # the repro once, short
+    assert "--reference-fault S1-drop-terminal" in " ".join(out.split())
     assert result.ret == 1
 
 
@@ -62,7 +71,7 @@ def test_junit_names_carry_check_ids(pytester: pytest.Pytester) -> None:
 def test_xdist_workers_share_one_upstream(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest_subprocess("--conformance", "--conformance-cassettes", TOOL, "--conformance-cassettes", TEXT, "-n", "2", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=2 * N_RUN, skipped=2 * N_SKIPPED)
-    result.stdout.fnmatch_lines(["*2 cassettes, * checks run: 0 errors*"])
+    result.stdout.fnmatch_lines(["2 cassettes, 4 exchanges: no findings*"])
 
 
 def test_bad_cassette_is_one_clear_failure_and_the_rest_runs(pytester: pytest.Pytester) -> None:
@@ -111,3 +120,22 @@ def test_plugin_is_inert_without_its_options(pytester: pytest.Pytester) -> None:
     pytester.makepyfile("def test_x():\n    assert True\n")
     result = pytester.runpytest("-p", "no:cacheprovider")
     result.assert_outcomes(passed=1)
+
+
+@pytest.mark.slow
+def test_a_known_problem_xfails_its_test_as_the_gate_judges_and_the_grid_shows(pytester: pytest.Pytester) -> None:
+    """issue 10 under pytest: an expectation file listing a problem by id makes its tests known
+    failures (the summary's gate agrees), and --conformance-grid adds the grid."""
+    args = ("--conformance-reference-fault", "S1-drop-terminal", "--conformance-cassettes", TOOL, "-p", "no:cacheprovider")
+    first = pytester.runpytest(*args)
+    assert first.ret == 1
+    found = re.search(r"lifecycle\.terminal_present · 1 cassette · (p-[0-9a-f]{8})", first.stdout.str())
+    assert found, first.stdout.str()
+    exp = pytester.path / "expectations.json"
+    known = [{"id": found.group(1), "reason": "drops the terminal event"}]
+    exp.write_text(json.dumps({"version": 1, "target": "t", "known_failures": [], "known_problems": known}), "utf-8")
+    result = pytester.runpytest(*args, "--conformance-expectations", str(exp), "--conformance-grid")
+    outcomes = result.parseoutcomes()
+    assert outcomes.get("xfailed") == 1 and "failed" not in outcomes, outcomes
+    result.stdout.fnmatch_lines(["0 new problems; 1 known", "*cassettes × check groups*"])
+    assert result.ret == 0

@@ -140,8 +140,8 @@ def test_check_command_prints_the_report(two_leg_capture: Path) -> None:
     proc = cli("check", str(two_leg_capture))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     text = " ".join(proc.stdout.split())  # the title wraps around a long path
-    assert "Responses conformance — capture" in text and "(both legs)" in text
-    assert "0 errors" in text
+    assert "Responses conformance: capture" in text and "(both legs) · profile openai" in text
+    assert "1 cassette, 1 exchange: no findings" in text and "PASSED" in text
 
 
 def test_check_command_on_garbage_is_one_line_and_exit_2(tmp_path: Path) -> None:
@@ -159,7 +159,9 @@ def test_check_command_exits_1_on_findings_and_writes_json(tmp_path: Path, sse_b
     path.write_bytes(sse_bytes[: sse_bytes.index(b"event: response.completed")])
     proc = cli("check", str(path), "--json", str(tmp_path / "out.json"))
     assert proc.returncode == 1
-    assert "[error] lifecycle.terminal_present" in proc.stdout
+    text = " ".join(proc.stdout.split())
+    assert "1 ✗ lifecycle.terminal_present · 1 cassette · p-" in text, proc.stdout  # the verdict, as under run
+    assert "repro:" not in text  # the saved file is the repro
     assert json.loads((tmp_path / "out.json").read_text("utf-8"))["cassette_id"] == "cut"
 
 
@@ -171,7 +173,7 @@ def test_cassette_from_capture_command_writes_a_replayable_cassette(tmp_path: Pa
     assert path.exists()
     run = cli("run", "--cassettes", str(path))
     assert run.returncode == 0, run.stdout
-    assert "captured-hello" in run.stdout and "0 errors" in run.stdout
+    assert "captured-hello" in run.stderr and "no findings" in run.stdout
     bad = cli("cassette", "from-capture", str(tmp_path / "missing.json"))
     assert bad.returncode == 2 and bad.stdout.startswith("error: ") and "Traceback" not in bad.stdout + bad.stderr
 

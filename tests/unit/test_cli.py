@@ -22,17 +22,22 @@ def cli(*args: str) -> subprocess.CompletedProcess[str]:
 def test_run_against_the_reference_bridge_prints_the_report() -> None:
     proc = cli("run", "--cassettes", TOOL)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "Responses conformance — reference bridge" in proc.stdout
-    assert "openai-tool-call" in proc.stdout
-    assert "0 errors" in proc.stdout
+    assert "Responses conformance: reference bridge · profile openai" in proc.stdout
+    assert "1 cassette, 2 exchanges: no findings" in proc.stdout
+    assert "PASSED" in proc.stdout
+    assert "[1/1] openai-tool-call" in proc.stderr  # progress: plain lines on stderr when not a TTY
 
 
 @pytest.mark.slow
 def test_run_with_a_fault_exits_1_and_shows_the_finding() -> None:
     proc = cli("run", "--cassettes", TOOL, "--reference-fault", "R1-empty-completed-output")
     assert proc.returncode == 1
-    assert "[error] integrity.terminal_output: the terminal output has 0 items; 1 were streamed" in proc.stdout
-    assert "curl -N" in proc.stdout
+    out = " ".join(proc.stdout.split())  # the report wraps at the terminal's width
+    assert "1 finding in 1 problem (1 error, 0 warnings, 0 notes)" in out
+    assert "1 ✗ integrity.terminal_output · 1 cassette · p-" in out
+    assert "the terminal output has <n> items; <n> were streamed" in out
+    assert "responses-conformance replay openai-tool-call" in out
+    assert out.count("curl -N") == 1 and " -d @" in out
 
 
 @pytest.mark.slow

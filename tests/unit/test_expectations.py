@@ -165,7 +165,7 @@ def test_removing_one_line_fails_the_run_naming_cassette_and_check(pytester: pyt
     result.stdout.fnmatch_lines(
         [
             f"*conformance/openai-tool-call::integrity.terminal_output is not a known failure in {recorded}*",
-            f"*new failure (not a known failure in {recorded}): cassette openai-tool-call, check integrity.terminal_output*",
+            f"*new problem (not known in {recorded}): p-* integrity.terminal_output on openai-tool-call: *",
             "*FAILED*conformance/openai-tool-call::integrity.terminal_output*",
         ]
     )
@@ -246,8 +246,8 @@ def test_cli_run_with_expectations(tmp_path: Path) -> None:
     path.write_text(json.dumps(data), "utf-8")
     proc = cli("run", "--cassettes", TOOL, "--reference-fault", FAULT, "--expectations", str(path))
     assert proc.returncode == 1
-    assert "new failure (not a known failure in" in proc.stdout
-    assert "cassette openai-tool-call, check integrity.terminal_output" in proc.stdout
+    assert "1 new problem; " in proc.stdout
+    assert "new problem (not known in" in proc.stdout and "integrity.terminal_output on openai-tool-call" in proc.stdout
 
 
 @pytest.mark.slow

@@ -111,6 +111,9 @@ def test_pytest_report_under_xdist_validates_and_matches_the_tests(pytester: pyt
     props = {p.get("name"): p.get("value") for tc in cases if tc.get("name") == "integrity.terminal_output" for p in tc.iter("property")}
     assert props["check"] == "integrity.terminal_output" and props["outcome"] == "fail"
     assert props["classes"] == " ".join(REGISTRY["integrity.terminal_output"].classes)
+    # the problem id ties the test to a problem of the JSON report
+    problem = next(p for p in report["problems"] if p["check"] == "integrity.terminal_output")
+    assert props["problem"] == problem["id"]
 
 
 def test_report_without_exchanges_of_deselected_checks(pytester: pytest.Pytester) -> None:
@@ -222,7 +225,9 @@ def test_matrix_command_prints_and_writes_markdown(cli_reports: Path, tmp_path: 
     assert "| check | classes | reference bridge | faulty bridge |" in md
     ran = {chk["id"] for c in load_report(cli_reports / "clean.json")["cassettes"] for chk in c["checks"] if chk["outcome"] != "skip"}
     n = len(ran)
-    assert md.splitlines()[-1] == f"| **checks passed** | | **{n}/{n}** | **{n - 1}/{n}** |"
+    assert f"| **checks passed** | | **{n}/{n}** | **{n - 1}/{n}** |" in md.splitlines()
+    assert "- faulty bridge: 1 problem" in md  # the per-target line of problems
+    assert (out.with_suffix(".html")).read_text("utf-8").startswith("<!DOCTYPE html>")
 
 
 @pytest.mark.slow
