@@ -19,6 +19,7 @@ from typing import Any
 
 import httpx
 
+from conformance._bounds import BoundedDecoder, DecodeError, bound_exchange
 from conformance._model import Chunk, Exchange, TransportError
 from conformance.sse import SSEParser
 
@@ -52,6 +53,8 @@ def _shutdown(response: httpx.Response | None) -> None:
 
 
 def _describe(exc: BaseException, url: str) -> TransportError:
+    if isinstance(exc, DecodeError):
+        return TransportError("protocol", f"the response body could not be decoded: {exc}")
     if isinstance(exc, httpx.ConnectTimeout):
         return TransportError("connect", f"connecting to {url} timed out")
     if isinstance(exc, httpx.ConnectError):
@@ -97,12 +100,23 @@ def drive(
             ) as response:
                 holder["response"] = response
                 inbox.put(("head", response.status_code, dict(response.headers)))
-                # Decoded as a client decodes it (gzip/deflate per Content-Encoding), chunk by chunk.
-                for data in response.iter_bytes():
+                # Decoded as a client decodes it (gzip/deflate per Content-Encoding), but bounded:
+                # decoded bytes count against max_bytes, so a compression bomb stops at the cap.
+                decoder = BoundedDecoder(response.headers.get("content-encoding", ""), limits.max_bytes)
+                produced = 0
+                for raw in response.iter_raw():
                     if abort.is_set():
                         return
+                    data = decoder.decode(raw) if decoder.active else raw
                     if data:
+                        produced += len(data)
                         inbox.put(("data", time.monotonic(), data))
+                    if produced > limits.max_bytes or decoder.over:
+                        inbox.put(("over", decoder.names))
+                        return
+                tail = decoder.flush() if decoder.active else b""
+                if tail:
+                    inbox.put(("data", time.monotonic(), tail))
         except BaseException as exc:  # reported to the caller, whatever it is
             if not abort.is_set():
                 inbox.put(("error", exc))
@@ -126,6 +140,8 @@ def drive(
             gap_kind, gap_limit = "first_byte_timeout", limits.first_byte_timeout
         wait = min(total_left, gap_left)
         try:
+            if total_left <= 0:  # wall time, whatever keeps arriving
+                raise queue.Empty
             item = inbox.get(timeout=max(wait, 0.0)) if wait > 0 else inbox.get_nowait()
         except queue.Empty:
             abort.set()
@@ -163,8 +179,9 @@ def drive(
             if nbytes > limits.max_bytes or parser.events_seen > limits.max_events:
                 abort.set()
                 _shutdown(holder.get("response"))
+                enc = next((v for k, v in exchange.headers.items() if k.lower() == "content-encoding"), "")
                 what = (
-                    f"{nbytes} bytes (cap {limits.max_bytes})"
+                    f"{nbytes} bytes{f' after Content-Encoding {enc}' if enc else ''} (cap {limits.max_bytes})"
                     if nbytes > limits.max_bytes
                     else f"{parser.events_seen} events (cap {limits.max_events})"
                 )
@@ -172,7 +189,16 @@ def drive(
                     "cap", f"the response exceeded the size cap: {what}; reading stopped"
                 )
                 break
+        elif kind == "over":
+            abort.set()
+            _shutdown(holder.get("response"))
+            how = f" after Content-Encoding {', '.join(item[1])}" if item[1] else ""
+            exchange.transport_error = TransportError(
+                "cap", f"the response exceeded the size cap: more than {limits.max_bytes} bytes{how} (cap {limits.max_bytes}); reading stopped"
+            )
+            break
         else:
             exchange.transport_error = _describe(item[1], url)
             break
+    bound_exchange(exchange)
     return exchange

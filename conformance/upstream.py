@@ -24,6 +24,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
+from conformance._safety import loads_bounded
+from conformance._secrets import SECRET_HEADERS, redact_doc, redact_text
 from conformance.cassette import Cassette, Interaction, Turn, chat_message_text
 from conformance.oracle import chat_completion_body, expect
 
@@ -31,7 +33,7 @@ __all__ = ["FakeUpstream", "UpstreamLogEntry"]
 
 MAX_REQUEST_BYTES = 16 * 1024 * 1024
 _CUT_GRACE = 0.2  # seconds between the last chunk and a cassette's connection cut
-REDACTED_HEADERS = frozenset({"authorization", "api-key", "x-api-key", "cookie", "proxy-authorization"})
+REDACTED_HEADERS = SECRET_HEADERS  # hook (issue 13): one list of credential names, see conformance._secrets
 
 
 @dataclass
@@ -141,8 +143,8 @@ class _Handler(BaseHTTPRequestHandler):
             return
         raw = self.rfile.read(length) if length else b""
         try:
-            body: Any = json.loads(raw) if raw else None
-        except (json.JSONDecodeError, UnicodeDecodeError):
+            body: Any = loads_bounded(raw) if raw else None  # hook (issue 13): depth-limited
+        except (ValueError, UnicodeDecodeError):
             body = raw.decode("utf-8", "replace")
         if url.path == "/__conformance/reset":
             only = parse_qs(url.query).get("cassette", [None])[0]
@@ -151,8 +153,8 @@ class _Handler(BaseHTTPRequestHandler):
                     del self.state.counts[k]
             self._json(200, {"ok": True})
             return
-        headers = {k: ("[redacted]" if k.lower() in REDACTED_HEADERS else v) for k, v in self.headers.items()}
-        entry = UpstreamLogEntry(0, time.time(), "POST", url.path, headers, body)
+        headers = {k: ("[redacted]" if k.lower() in REDACTED_HEADERS else redact_text(v)) for k, v in self.headers.items()}
+        entry = UpstreamLogEntry(0, time.time(), "POST", url.path, headers, redact_doc(body, values_only=True))  # hook (issue 13)
         if not url.path.endswith("/chat/completions"):
             entry.diagnosis = f"the fake upstream only answers POST .../chat/completions, not {url.path}"
             self._log(entry)
