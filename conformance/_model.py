@@ -11,6 +11,8 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any
 
+from conformance._safety import cap_finding_text, cap_value
+
 
 class Severity(str, enum.Enum):
     """How bad a finding is. ``error`` fails a run; the others are shown but do not fail it."""
@@ -39,6 +41,10 @@ class Finding:
     expected: Any = None
     actual: Any = None
     repro: str | None = None
+
+    def __post_init__(self) -> None:  # hook (issue 13): a hostile proxy cannot flood any sink
+        self.message, self.raw = cap_finding_text(self.message, self.raw)
+        self.expected, self.actual = cap_value(self.expected), cap_value(self.actual)
 
     def to_json(self) -> dict[str, Any]:
         return {

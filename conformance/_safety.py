@@ -25,6 +25,8 @@ __all__ = [
     "MAX_RAW_CHARS",
     "DepthError",
     "atomic_write",
+    "cap_finding_text",
+    "cap_value",
     "clip",
     "json_depth",
     "loads_bounded",
@@ -96,6 +98,22 @@ def clip(text: str, limit: int, what: str = "characters") -> str:
         return text
     cut = len(text) - limit
     return f"{text[:limit]}… [{cut} more {what} cut]"
+
+
+def cap_value(value: Any) -> Any:
+    """A finding's expected/actual value: a long string cut (with a note); others as they are."""
+    if isinstance(value, str) and len(value) > MAX_RAW_CHARS:
+        return clip(value, MAX_RAW_CHARS)
+    return value
+
+
+def cap_finding_text(message: str, raw: str | None) -> tuple[str, str | None]:
+    """A finding's message and raw excerpt within their caps, each noting what was cut."""
+    if isinstance(message, str) and len(message) > MAX_MESSAGE_CHARS:
+        message = clip(message, MAX_MESSAGE_CHARS)
+    if isinstance(raw, str) and len(raw) > MAX_RAW_CHARS:
+        raw = clip(raw, MAX_RAW_CHARS)
+    return message, raw
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")

@@ -13,7 +13,11 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
+from conformance._crash import crash_line
+from conformance._guard import harness_exit, run_guarded
+from conformance._safety import run_sinks
 from conformance.checks import PROFILES, REGISTRY
 from conformance.commands import check as check_command
 from conformance.commands import record as record_command
@@ -21,6 +25,7 @@ from conformance.commands import report as report_command
 from conformance.harness import Harness, HarnessError
 from conformance.options import OPTIONS, Option, settings_from
 from conformance.report import render_report
+from conformance.report.terminal import safe
 
 __all__ = ["main"]
 
@@ -59,7 +64,7 @@ def _run(args: argparse.Namespace, console: Console) -> int:
         harness.start()
     except HarnessError as exc:
         harness.stop()
-        console.print(f"error: {exc}", style="bold red", highlight=False)
+        console.print(Text(safe(f"error: {exc}"), style="bold red"), soft_wrap=True)  # hook (issue 13)
         return 2
     try:
         target = settings.proxy_cmd or settings.proxy_url or "embedded reference bridge"
@@ -67,17 +72,22 @@ def _run(args: argparse.Namespace, console: Console) -> int:
             target += f" with faults {', '.join(settings.reference_faults)}"
         results = []
         for cassette in harness.cassettes:
-            results.append(harness.run(cassette))
-        render_report(
-            console,
-            results,
-            target=target,
-            profile=settings.profile,
-            load_errors=[str(e) for e in harness.load_errors],
+            results.append(run_guarded(harness, cassette))  # hook (issue 13)
+        crashed = run_sinks(  # hook (issue 13): a crashed terminal report does not lose the files
+            [
+                (
+                    "terminal report",
+                    lambda: render_report(
+                        console, results, target=target, profile=settings.profile,
+                        load_errors=[str(e) for e in harness.load_errors],
+                    ),
+                )
+            ]
         )
     finally:
         harness.stop()
-    return outputs.finish_harness(console, harness, results)
+    code = outputs.finish_harness(console, harness, results)
+    return harness_exit(console, code, results, crashed + outputs.sink_errors)  # hook (issue 13): exit 3 on a harness bug
 
 
 def _checks(console: Console, verbose: bool) -> int:
@@ -146,6 +156,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         console.print("interrupted")
         return 130
+    except Exception as exc:  # hook (issue 13): the harness failed: one line, a log file, exit 3
+        console.print(Text(crash_line(exc, f"responses-conformance {args.command}"), style="bold red"), soft_wrap=True)
+        return 3
 
 
 if __name__ == "__main__":

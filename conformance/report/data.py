@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from conformance._model import Exchange, Finding, Severity
+from conformance._safety import atomic_write, strict_json_dumps
+from conformance._secrets import redact_doc
 from conformance.checks import REGISTRY, Outcome
 from conformance.expectations import Judgement, Pair, Verdict, judge
 from conformance.harness import CassetteResult, Settings
@@ -199,12 +201,9 @@ def build_report(
 
 
 def write_report(path: str | Path, report: Mapping[str, Any]) -> Path:
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_name(p.name + ".tmp")
-    tmp.write_text(json.dumps(report, ensure_ascii=False, indent=1) + "\n", "utf-8")
-    tmp.replace(p)
-    return p
+    # Hook (issue 13): secrets redacted, strict JSON (NaN as strings, noted), atomic.
+    doc = redact_doc(dict(report))
+    return atomic_write(path, strict_json_dumps(doc, indent=1, note_key="json_notes") + "\n")
 
 
 class ReportError(ValueError):

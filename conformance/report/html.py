@@ -21,6 +21,8 @@ from typing import Any
 from rich.console import Console
 
 from conformance._model import Chunk, Finding
+from conformance._safety import atomic_write
+from conformance._secrets import redact_doc
 from conformance.report.data import results_from_report
 from conformance.report.terminal import format_finding, render_report
 
@@ -172,7 +174,5 @@ def render_html(report: Mapping[str, Any]) -> str:
 
 
 def write_html(path: str | Path, report: Mapping[str, Any]) -> Path:
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    p.write_text(render_html(report), "utf-8")
-    return p
+    # Hook (issue 13): secrets redacted, written atomically (any string survives: see atomic_write).
+    return atomic_write(path, render_html(redact_doc(dict(report))))

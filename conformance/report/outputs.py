@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.text import Text
 
 from conformance._model import Severity
+from conformance._safety import run_sinks
 from conformance.checks import REGISTRY, Outcome
 from conformance.expectations import (
     Expectations,
@@ -123,6 +124,7 @@ class RunOutputs:
         self.settings = settings
         self.expectations = expectations
         self.started_at = _now()
+        self.sink_errors: list[tuple[str, BaseException]] = []
 
     def finish_harness(self, console: Console, harness: Harness, results: Sequence[CassetteResult]) -> int:
         """:meth:`finish` for a CLI run of ``harness``."""
@@ -185,15 +187,20 @@ class RunOutputs:
         return 0 if report["summary"]["ok"] else 1
 
     def write_files(self, report: Mapping[str, Any]) -> list[Path]:
-        written = []
+        # Hook (issue 13): each sink on its own; one that fails does not lose the others.
+        written: list[Path] = []
+        sinks = []
         if self.settings.report_json:
-            written.append(write_report(self.settings.report_json, report))
+            sinks.append(("JSON report", lambda: written.append(write_report(self.settings.report_json or "", report))))
         if self.settings.report_html:
-            written.append(write_html(self.settings.report_html, report))
+            sinks.append(("HTML report", lambda: written.append(write_html(self.settings.report_html or "", report))))
+        self.sink_errors = run_sinks(sinks)
         return written
 
     def write(self, console: Console, report: Mapping[str, Any]) -> list[Path]:
         written = self.write_files(report)
         for path in written:
             console.print(f"report written: {path}", highlight=False, soft_wrap=True)
+        for name, exc in self.sink_errors:  # hook (issue 13)
+            console.print(Text(f"error: the {name} could not be written: {type(exc).__name__}: {exc}", style="bold red"), soft_wrap=True)
         return written
