@@ -8,7 +8,14 @@ from typing import Any
 from rich.console import Console
 from rich.text import Text
 
-from conformance._crash import EXIT_HARNESS, EXIT_USAGE, HARNESS_ERROR, crash_line, harness_error_finding, has_harness_error
+from conformance._crash import (
+    EXIT_HARNESS,
+    EXIT_USAGE,
+    HARNESS_ERROR,
+    crash_line,
+    harness_error_finding,
+    has_harness_error,
+)
 from conformance.checks import Outcome
 from conformance.harness import CassetteResult, Harness
 

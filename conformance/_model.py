@@ -106,7 +106,7 @@ class Chunk:
     def from_json(cls, data: dict[str, Any]) -> Chunk:
         if "b64" in data:
             return cls(float(data["t_ms"]), base64.b64decode(data["b64"]))
-        return cls(float(data["t_ms"]), str(data["data"]).encode("utf-8"))
+        return cls(float(data["t_ms"]), str(data["data"]).encode("utf-8", "surrogatepass"))
 
 
 @dataclass

@@ -11,8 +11,6 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +18,7 @@ from typing import Any
 import pytest
 
 from conformance._model import Finding, Severity
+from conformance._rundir import make_run_dir, remove_run_dir, write_shared_result
 from conformance.cassette import Cassette, CassetteError
 from conformance.checks import REGISTRY, Outcome
 from conformance.checks._registry import _selected
@@ -86,7 +85,7 @@ class Suite:
         """Controller (or single process): start upstream and target, publish them for workers."""
         self.harness.start()
         self.started = True
-        self.run_dir = Path(tempfile.mkdtemp(prefix="responses-conformance-"))
+        self.run_dir = make_run_dir()  # hook (issue 13): removed on every exit path
         self.owns_run_dir = True
         os.environ[ENV_PROXY] = self.harness.proxy_url or ""
         os.environ[ENV_UPSTREAM] = self.harness.upstream_url or ""
@@ -107,7 +106,7 @@ class Suite:
             if self.owns_run_dir:
                 os.environ.pop(key, None)
         if self.owns_run_dir and self.run_dir is not None:
-            shutil.rmtree(self.run_dir, ignore_errors=True)
+            remove_run_dir(self.run_dir)
             self.run_dir = None
 
     # -- results ---------------------------------------------------------------------------
@@ -124,9 +123,7 @@ class Suite:
                     res = CassetteResult.from_json(json.loads(path.read_text("utf-8")))
                 else:
                     res = self.harness.run(cassette)
-                    tmp = path.with_suffix(".tmp")
-                    tmp.write_text(json.dumps(res.to_json()), "utf-8")
-                    tmp.replace(path)
+                    write_shared_result(path, res.to_json())  # hook (issue 13): no secret in clear
         self.cache[cassette.id] = res
         return res
 

@@ -150,7 +150,7 @@ def _chunk(data: dict[str, Any], where: str) -> Chunk:
             return Chunk(float(data["t_ms"]), base64.b64decode(data["b64"], validate=True))
         except (binascii.Error, ValueError) as exc:
             raise CaptureError(f"{where}.b64: not valid base64 ({exc})") from None
-    return Chunk(float(data["t_ms"]), str(data["data"]).encode("utf-8"))
+    return Chunk(float(data["t_ms"]), str(data["data"]).encode("utf-8", "surrogatepass"))
 
 
 def _leg(data: dict[str, Any], where: str) -> Leg:

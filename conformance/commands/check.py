@@ -18,7 +18,12 @@ from rich.text import Text
 
 from conformance._model import Severity
 from conformance.capture import CaptureError, cassette_from_capture, check_capture, load_capture
-from conformance.cassette import CassetteError, cassette_files, load_cassette, request_match_key
+from conformance.cassette import (
+    CassetteError,
+    load_cassette,
+    request_match_key,
+    scan_cassette_files,
+)
 from conformance.checks import PROFILES
 from conformance.recorder import Redactor, SecretError, write_json_safely
 from conformance.report import render_report
@@ -137,7 +142,9 @@ def lint(paths: Sequence[str | Path], redactor: Redactor | None = None) -> tuple
     problems: list[LintProblem] = []
     ids: dict[str, str] = {}
     keys: dict[str, tuple[str, int]] = {}
-    files = cassette_files(paths)
+    files, scan_problems = scan_cassette_files(paths)
+    for err in scan_problems:
+        problems.append(LintProblem("error", str(err).split(": ", 1)[0], str(err).split(": ", 1)[-1]))
     for path in files:
         where = str(path)
         try:
