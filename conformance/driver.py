@@ -36,6 +36,9 @@ class Limits:
     total_timeout: float = 300.0
     max_bytes: int = 64 * 1024 * 1024
     max_events: int = 200_000
+    # Bytes that may arrive without completing an SSE event (one line, or one event's lines):
+    # a 64 MiB line or an endless event would otherwise be held, and copied, whole.
+    max_event_bytes: int = 8 * 1024 * 1024
 
 
 _DONE = object()
@@ -129,6 +132,7 @@ def drive(
     got_head = False
     last = t0
     nbytes = 0
+    events_before, event_start = 0, 0
     while True:
         now = time.monotonic()
         total_left = t0 + limits.total_timeout - now
@@ -176,6 +180,17 @@ def drive(
             exchange.chunks.append(Chunk((at - t0) * 1000.0, data))
             nbytes += len(data)
             parser.feed(data)
+            if parser.events_seen != events_before:
+                events_before, event_start = parser.events_seen, nbytes
+            if nbytes - event_start > limits.max_event_bytes:
+                abort.set()
+                _shutdown(holder.get("response"))
+                exchange.transport_error = TransportError(
+                    "cap",
+                    f"{nbytes - event_start} bytes arrived without completing an SSE event (cap "
+                    f"{limits.max_event_bytes} bytes for one line or event); reading stopped",
+                )
+                break
             if nbytes > limits.max_bytes or parser.events_seen > limits.max_events:
                 abort.set()
                 _shutdown(holder.get("response"))
