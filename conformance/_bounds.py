@@ -10,6 +10,7 @@ exchange there, as the driver cuts at the byte cap: the checks judge what came b
 from __future__ import annotations
 
 import zlib
+from collections.abc import Iterator
 
 from conformance._model import Chunk, Exchange, TransportError
 from conformance._safety import MAX_DEPTH, json_depth
@@ -91,6 +92,38 @@ class BoundedDecoder:
     @property
     def active(self) -> bool:
         return bool(self._steps)
+
+    def pieces(self, data: bytes, size: int = 256 * 1024) -> Iterator[bytes]:
+        """Decode ``data`` into pieces of at most about ``size`` bytes (a 64 KiB read of a bomb
+        would otherwise become one piece as large as the cap)."""
+        if len(self._steps) != 1:
+            out = self.decode(data)
+            for i in range(0, len(out), size):
+                yield out[i : i + size]
+            return
+        step = self._steps[0]
+        while not self.over:
+            budget = min(size, self.limit + 1 - self.produced)
+            if budget <= 0:
+                self.over = True
+                return
+            try:
+                out = step.decompress(data, budget)
+            except zlib.error as exc:
+                if self._deflate_raw_tried[0] or self.produced:
+                    raise DecodeError(f"the body is not valid {self.names[0]} ({exc})") from None
+                self._deflate_raw_tried[0] = True
+                self._steps[0] = step = zlib.decompressobj(-zlib.MAX_WBITS)
+                continue
+            self._deflate_raw_tried[0] = True
+            self.produced += len(out)
+            if self.produced > self.limit:
+                self.over = True
+            if out:
+                yield out
+            data = step.unconsumed_tail
+            if not data:
+                return
 
     def decode(self, data: bytes) -> bytes:
         budget = self.limit + 1 - self.produced

@@ -87,11 +87,22 @@ def drive(
     send_headers = {"Content-Type": "application/json", "Accept": "text/event-stream, application/json"}
     send_headers.update(headers or {})
     exchange.request_headers = dict(send_headers)
-    inbox: queue.Queue[Any] = queue.Queue()
+    # Bounded: a reader faster than the checks (a bomb, a flood) waits instead of filling memory.
+    inbox: queue.Queue[Any] = queue.Queue(maxsize=32)
     abort = threading.Event()
     holder: dict[str, httpx.Response] = {}
     read_timeout = max(limits.first_byte_timeout, limits.idle_timeout) + 1.0
     t0 = time.monotonic()
+
+    def put(item: Any) -> bool:
+        """Hand ``item`` to the caller; False once the caller stopped listening."""
+        while not abort.is_set():
+            try:
+                inbox.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
 
     def reader() -> None:
         timeout = httpx.Timeout(connect=limits.connect_timeout, read=read_timeout, write=30.0, pool=5.0)
@@ -102,29 +113,28 @@ def drive(
                 "POST", url, **({"content": content} if content is not None else {"json": request}), headers=send_headers
             ) as response:
                 holder["response"] = response
-                inbox.put(("head", response.status_code, dict(response.headers)))
+                put(("head", response.status_code, dict(response.headers)))
                 # Decoded as a client decodes it (gzip/deflate per Content-Encoding), but bounded:
                 # decoded bytes count against max_bytes, so a compression bomb stops at the cap.
                 decoder = BoundedDecoder(response.headers.get("content-encoding", ""), limits.max_bytes)
                 produced = 0
                 for raw in response.iter_raw():
-                    if abort.is_set():
-                        return
-                    data = decoder.decode(raw) if decoder.active else raw
-                    if data:
+                    for data in decoder.pieces(raw) if decoder.active else (raw,):
+                        if not data:
+                            continue
                         produced += len(data)
-                        inbox.put(("data", time.monotonic(), data))
+                        if not put(("data", time.monotonic(), data)):
+                            return
                     if produced > limits.max_bytes or decoder.over:
-                        inbox.put(("over", decoder.names))
+                        put(("over", decoder.names))
                         return
                 tail = decoder.flush() if decoder.active else b""
-                if tail:
-                    inbox.put(("data", time.monotonic(), tail))
+                if tail and not put(("data", time.monotonic(), tail)):
+                    return
         except BaseException as exc:  # reported to the caller, whatever it is
-            if not abort.is_set():
-                inbox.put(("error", exc))
+            put(("error", exc))
             return
-        inbox.put(_DONE)
+        put(_DONE)
 
     thread = threading.Thread(target=reader, name=f"driver-{cassette_id}", daemon=True)
     thread.start()
@@ -185,10 +195,12 @@ def drive(
             if nbytes - event_start > limits.max_event_bytes:
                 abort.set()
                 _shutdown(holder.get("response"))
+                enc = next((v for k, v in exchange.headers.items() if k.lower() == "content-encoding"), "")
                 exchange.transport_error = TransportError(
                     "cap",
-                    f"{nbytes - event_start} bytes arrived without completing an SSE event (cap "
-                    f"{limits.max_event_bytes} bytes for one line or event); reading stopped",
+                    f"{nbytes - event_start} bytes{f' (after Content-Encoding {enc})' if enc else ''} arrived "
+                    f"without completing an SSE event (cap {limits.max_event_bytes} bytes for one line or "
+                    "event); reading stopped",
                 )
                 break
             if nbytes > limits.max_bytes or parser.events_seen > limits.max_events:

@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from conformance._model import Exchange, Finding, Severity
+from conformance._report_safety import prepare_report
 from conformance._safety import atomic_write, strict_json_dumps
-from conformance._secrets import redact_doc
 from conformance.checks import REGISTRY, Outcome
 from conformance.expectations import Judgement, Pair, Verdict, judge
 from conformance.harness import CassetteResult, Settings
@@ -202,7 +202,7 @@ def build_report(
 
 def write_report(path: str | Path, report: Mapping[str, Any]) -> Path:
     # Hook (issue 13): secrets redacted, strict JSON (NaN as strings, noted), atomic.
-    doc = redact_doc(dict(report))
+    doc = prepare_report(report)
     return atomic_write(path, strict_json_dumps(doc, indent=1, note_key="json_notes") + "\n")
 
 

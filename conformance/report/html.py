@@ -21,8 +21,8 @@ from typing import Any
 from rich.console import Console
 
 from conformance._model import Chunk, Finding
+from conformance._report_safety import prepare_report
 from conformance._safety import atomic_write
-from conformance._secrets import redact_doc
 from conformance.report.data import results_from_report
 from conformance.report.terminal import format_finding, render_report
 
@@ -175,4 +175,4 @@ def render_html(report: Mapping[str, Any]) -> str:
 
 def write_html(path: str | Path, report: Mapping[str, Any]) -> Path:
     # Hook (issue 13): secrets redacted, written atomically (any string survives: see atomic_write).
-    return atomic_write(path, render_html(redact_doc(dict(report))))
+    return atomic_write(path, render_html(prepare_report(report)))

@@ -86,13 +86,18 @@ _BOMBS: dict[str, bytes] = {}
 BOMB_SIZE = 256 << 20  # 256 MiB of zeros, about 260 KB on the wire
 
 
-def bomb(kind: str, size: int) -> bytes:
-    """``size`` zero bytes compressed (cached): ~1000:1."""
-    key = f"{kind}:{size}"
+_EVENT = b'data: {"type":"response.output_text.delta","delta":"' + b"z" * 400 + b'"}\n\n'
+
+
+def bomb(kind: str, size: int, unit: bytes = b"\0") -> bytes:
+    """``size`` bytes of ``unit`` repeated, compressed (cached): ~1000:1."""
+    key = f"{kind}:{size}:{unit[:20]!r}"
     if key not in _BOMBS:
         co = zlib.compressobj(6, zlib.DEFLATED, 31 if kind == "gzip" else 15)
-        block = b"\0" * (1 << 20)
-        parts = [co.compress(block) for _ in range(size >> 20)]
+        block = (unit * ((1 << 20) // len(unit) + 1))[: (1 << 20) // len(unit) * len(unit)]
+        size = size // len(block) * len(block) or len(block)
+        block = block if size >= len(block) else block[:size]
+        parts = [co.compress(block) for _ in range(size // len(block))]
         parts.append(co.flush())
         _BOMBS[key] = b"".join(parts)
     return _BOMBS[key]
@@ -254,6 +259,11 @@ def _gzip_bomb(sock: socket.socket, req: Request) -> None:
 def _deflate_bomb(sock: socket.socket, req: Request) -> None:
     body = bomb("deflate", BOMB_SIZE)
     sock.sendall(sized(body, extra="Content-Encoding: deflate"))
+
+
+@behaviour("gzip_bomb_of_events")
+def _gzip_events(sock: socket.socket, req: Request) -> None:
+    sock.sendall(sized(bomb("gzip", 64 << 20, _EVENT), extra="Content-Encoding: gzip"))
 
 
 @behaviour("gzip_of_garbage")
@@ -429,6 +439,8 @@ class HostileServer:
         for name in names:  # built before any request, so a slow build is not a stall
             if name.endswith("_bomb"):
                 bomb(name.split("_")[0], BOMB_SIZE)
+            elif name == "gzip_bomb_of_events":
+                bomb("gzip", 64 << 20, _EVENT)
         self.stop_event = threading.Event()
         self.sock = socket.socket()
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -92,7 +92,7 @@ def run_one(server: HostileServer, name: str, caps: list[str], out_dir: Path) ->
 
 def main(argv: list[str]) -> int:
     out, caps_name, *names = argv
-    caps = SMALL_CAPS if caps_name == "small" else ["--total-timeout", "20"]
+    caps = {"small": SMALL_CAPS, "default": ["--total-timeout", "20"], "trickle": ["--total-timeout", "5"]}[caps_name]
     out_dir = Path(out).parent
     server = HostileServer(valid_stream(), tuple(names))
     results = []
