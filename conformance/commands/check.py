@@ -7,7 +7,6 @@ Exit codes: 0 clean; 1 findings at or above ``--fail-on`` (``check``) or lint er
 from __future__ import annotations
 
 import argparse
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +16,8 @@ from rich.console import Console
 from rich.text import Text
 
 from conformance._model import Severity
+from conformance._safety import atomic_write, strict_json_dumps
+from conformance._secrets import redact_doc
 from conformance.capture import CaptureError, cassette_from_capture, check_capture, load_capture
 from conformance.cassette import (
     CassetteError,
@@ -27,6 +28,7 @@ from conformance.cassette import (
 from conformance.checks import PROFILES
 from conformance.recorder import Redactor, SecretError, write_json_safely
 from conformance.report import render_report
+from conformance.report.terminal import safe
 
 __all__ = ["LintProblem", "lint", "register"]
 
@@ -76,7 +78,7 @@ def register(sub: Any) -> dict[str, Callable[[argparse.Namespace, Console], int]
 
 
 def _error(console: Console, message: str) -> int:
-    console.print(Text(f"error: {message}", style="bold red"), soft_wrap=True)
+    console.print(Text(safe(f"error: {message}"), style="bold red"), soft_wrap=True)
     return 2
 
 
@@ -97,7 +99,8 @@ def _check(args: argparse.Namespace, console: Console) -> int:
         console.print(Text(f"skipped {len(ids)}: {', '.join(ids)} ({reason})", style="dim"), soft_wrap=True)
     if args.json:
         try:
-            Path(args.json).write_text(json.dumps(result.to_json(), indent=2, ensure_ascii=False) + "\n", "utf-8")
+            doc = redact_doc(result.to_json())
+            atomic_write(args.json, strict_json_dumps(doc, indent=2, note_key="json_notes") + "\n")
         except OSError as exc:
             return _error(console, f"cannot write {args.json}: {exc.strerror or exc}")
     threshold = Severity(args.fail_on)
