@@ -77,7 +77,8 @@ def test_100k_nested_file_and_cassette_are_one_line(tmp_path: Path) -> None:
 
 def test_depth_scan_is_exact_and_skips_strings() -> None:
     assert json_depth('["[[[[", {"a": [1]}]', 2) == (3, 15)
-    assert json_depth('["[[[[", {"a": [1]}]', 3) == (0, -1)  # few brackets: fast path
+    assert json_depth('["[[[[", {"a": [1]}]', 3) == (3, -1)
+    assert json_depth('["[[[[", {"a": [1]}]', 64) == (0, -1)  # few brackets: not even scanned
     assert loads_bounded("[[1]]") == [[1]]
     with pytest.raises(ValueError, match="nested more than 3"):
         loads_bounded("[[[[1]]]]", 3)
@@ -185,6 +186,7 @@ def test_symlink_loop_and_dangling_symlink_are_named(tmp_path: Path) -> None:
     assert len(messages) == 2
     assert "dangling symlink" in messages[0] and "symlink loop" in messages[1]
     rc, out = run_cli(["run", "--cassettes", str(d)])
+    assert rc == 1  # broken cassette files fail the run, as a bad cassette does
     assert "dangling symlink" in out and "symlink loop" in out and "Traceback" not in out
 
 
