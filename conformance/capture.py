@@ -267,18 +267,28 @@ def read_capped(path: str | Path, limit: int = MAX_CAPTURE_BYTES) -> bytes:
     if str(path) == "-":
         import sys
 
-        data = sys.stdin.buffer.read(limit + 1)
-        where = "standard input"
-    else:
-        path = Path(path)
-        if path.is_dir():
-            raise CaptureError(f"{path}: is a directory, not a file")
-        with open(path, "rb") as fh:
-            data = fh.read(limit + 1)
-        where = str(path)
-    if len(data) > limit:
+        return _read_up_to(sys.stdin.buffer, limit, "standard input")
+    path = Path(path)
+    if path.is_dir():
+        raise CaptureError(f"{path}: is a directory, not a file")
+    with open(path, "rb") as fh:
+        return _read_up_to(fh, limit, str(path))
+
+
+def _read_up_to(fh: Any, limit: int, where: str) -> bytes:
+    """Read in 1 MiB pieces, stopping one byte past ``limit``: one copy of the input, never two."""
+    pieces: list[bytes] = []
+    total = 0
+    while total <= limit:
+        piece = fh.read(min(1 << 20, limit + 1 - total))
+        if not piece:
+            break
+        pieces.append(piece)
+        total += len(piece)
+    if total > limit:
+        pieces.clear()
         raise CaptureError(f"{where}: more than {limit} bytes, over the {limit // (1024 * 1024)} MiB input limit")
-    return data
+    return b"".join(pieces)
 
 
 def load_capture(path: str | Path) -> Capture:

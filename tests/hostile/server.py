@@ -431,6 +431,11 @@ for _seed in range(1, 7):
     BEHAVIOURS[f"fuzzed_stream_{_seed}"] = _fuzzed(_seed)
 
 
+def _baseline(sock: socket.socket, req: Request) -> None:
+    """Not hostile: the correct stream, to measure what a normal exchange costs right now."""
+    sock.sendall(sized(req.valid))
+
+
 class HostileServer:
     """Serves BEHAVIOURS on 127.0.0.1; ``valid`` is the correct stream behaviours corrupt."""
 
@@ -491,7 +496,7 @@ class HostileServer:
             if req is None:
                 return
             name = req.path.split("/")[2] if req.path.startswith("/b/") else ""
-            fn = BEHAVIOURS.get(name)
+            fn = BEHAVIOURS.get(name) or (_baseline if name == "baseline" else None)
             if fn is None:
                 conn.sendall(sized(b"unknown behaviour", 404, "text/plain"))
             else:

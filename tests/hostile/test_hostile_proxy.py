@@ -91,7 +91,7 @@ _UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
 def _worker(out: Path, caps: str, names: list[str], tmp: Path) -> subprocess.Popen[bytes]:
     env = {**os.environ, "TMPDIR": str(tmp), "PYTHONPATH": str(ROOT)}
     return subprocess.Popen(
-        [sys.executable, "-m", "tests.hostile.worker", str(out), caps, *names],
+        [sys.executable, str(ROOT / "tests" / "hostile" / "worker.py"), str(out), caps, *names],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )
 
@@ -111,6 +111,9 @@ def _files_holding(root: Path, needle: bytes) -> list[Path]:
 def runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], dict[str, Any], Path]:
     base = tmp_path_factory.mktemp("hostile")
     names = sorted(BEHAVIOURS)
+    half = len(names) // 2
+    # "baseline" (a correct stream) measures what a normal exchange costs on this machine now.
+    names = ["baseline", *names[:half], "baseline", *names[half:], "baseline"]
     dirs = [base / "a", base / "b"]
     procs = []
     for d in dirs:
@@ -128,12 +131,17 @@ def test_there_are_at_least_forty_behaviours() -> None:
 def test_every_behaviour_ends_in_time_with_its_finding_and_no_traceback(runs: tuple[dict[str, Any], dict[str, Any], Path]) -> None:
     a, _, _ = runs
     problems = []
+    # On a loaded machine every exchange costs more; allow what the correct stream cost beyond 0.5 s.
+    overhead = max(r["seconds"] for r in a["results"] if r["name"] == "baseline")
+    allowed = TOTAL + SLACK + max(0.0, overhead - 0.5)
     for r in a["results"]:
         name = r["name"]
+        if name == "baseline":
+            continue
         if r["rc"] != 1:
             problems.append(f"{name}: exit {r['rc']} (want 1: findings)")
-        if r["seconds"] > TOTAL + SLACK:
-            problems.append(f"{name}: took {r['seconds']} s")
+        if r["seconds"] > allowed:
+            problems.append(f"{name}: took {r['seconds']} s (allowed {allowed:.2f} s)")
         if "Traceback" in r["output"] or "escaped:" in r["output"] or "internal error" in r["output"]:
             problems.append(f"{name}: {r['output'][-500:]}")
         if r["report_error"] or not r["html"]:
@@ -158,6 +166,8 @@ def test_results_are_reproducible(runs: tuple[dict[str, Any], dict[str, Any], Pa
     a, b, _ = runs
     first = {r["name"]: r for r in a["results"]}
     for r in b["results"]:
+        if r["name"] == "baseline":
+            continue
         if r["name"] in TIMING:
             assert EXPECT[r["name"]] in r["failing"]
             continue

@@ -1,10 +1,10 @@
 """Run the harness CLI against hostile behaviours, in a process of its own, and write what happened.
 
-``python -m tests.hostile.worker OUT.json CAPS NAME...`` (CAPS: ``small`` or ``default``): for each
+``python tests/hostile/worker.py OUT.json CAPS NAME...`` (CAPS: ``small`` or ``default``): for each
 behaviour, ``responses-conformance run`` (in-process, its real code path: driver, checks, the
 terminal, JSON and HTML reports) against the hostile server, with a canary API key. Records the exit
 code, wall time, the process's peak RSS after it, the terminal text and the failing check ids.
-Peak memory comes from ``resource`` (``ru_maxrss``), which is why this is a separate process.
+Peak memory comes from ``resource``/``VmHWM`` (see :func:`peak_mb`), which is why this is a separate process.
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.hostile.server import HostileServer
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # run as a script: no package lookup
+from server import HostileServer
 
 ROOT = Path(__file__).resolve().parents[2]
 CASSETTE = ROOT / "cassettes" / "text" / "openai-refusal.json"
@@ -31,6 +32,19 @@ SMALL_CAPS = [
 
 
 def peak_mb() -> float:
+    """This process's peak resident memory in MB.
+
+    ``resource``'s ``ru_maxrss`` survives ``execve``: a worker started by a large pytest process
+    reports the parent's size at spawn time. Linux's ``VmHWM`` is the peak of this process's own
+    address space, so it is used where it exists, ``ru_maxrss`` elsewhere.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
