@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from conformance._crash import HARNESS_ERROR
 from conformance._model import Finding, Severity
 from conformance._rundir import make_run_dir, remove_run_dir, write_shared_result
 from conformance.cassette import Cassette, CassetteError
@@ -150,6 +151,10 @@ class CheckItem(pytest.Item):
         result = suite.result(self.cassette)
         outcome = result.outcomes.get(self.check_id, Outcome(skipped="not run"))
         failing = [f for f in outcome.findings if f.severity.rank >= suite.fail_on.rank]
+        crashed = result.outcomes.get(HARNESS_ERROR)  # hook (issue 13): a harness bug is not a skip
+        if crashed is not None and crashed.findings:
+            outcome = Outcome(outcome.findings + crashed.findings)
+            failing += crashed.findings
         pair = (self.cassette.id, self.check_id)
         exp = suite.expectations
         verdict = judge(known=exp is not None and pair in exp.known, failing=bool(failing), skipped=bool(outcome.skipped))

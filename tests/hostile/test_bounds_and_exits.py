@@ -217,3 +217,15 @@ def test_check_caps_piped_input_with_bounded_memory(tmp_path: Path) -> None:
     _, rc, peak_mb = rc_line.split()
     assert rc == "2" and "over the 64 MiB input limit" in proc.stdout, proc.stdout[-500:]
     assert int(peak_mb) < 250, peak_mb
+
+
+def test_pytest_shows_a_harness_bug_as_failures_not_skips(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    def boom(exchange: Any, **kw: Any) -> Any:
+        raise RuntimeError("planted harness bug")
+
+    monkeypatch.setattr(harness_module, "run_checks", boom)
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    result = pytester.runpytest("--conformance", "--cassettes", str(TEXT), "--checks", "seq", "-p", "no:cacheprovider")
+    result.assert_outcomes(failed=2)
+    out = result.stdout.str()
+    assert "harness.error" in out and "planted harness bug" in out and "Traceback" not in out
