@@ -71,11 +71,10 @@ SECRET_QUERY = frozenset(
     }
 )
 _MIN_SECRET = 6  # shorter values would redact ordinary words
-_SECRET_NAME = re.compile(r"(?i)(key|token|secret|passw(or)?d|credential|signature|auth)")
-_KEY_SHAPE = re.compile(
-    r"(?:sk-|sk_|gsk_|xai-|hf_|gh[pousr]_|AIza|AKIA|pk-|rk-)[A-Za-z0-9_\-]{8,}"
-    r"|[A-Za-z0-9_\-]{32,}"
-)
+_SECRET_NAME = re.compile(r"(?i)(key|token|secret|passw(or)?d|credential|signature|auth(?!or))")
+# Only shapes that are credentials by their prefix: a long model name or path must never be
+# mistaken for one (the fake upstream's log redacts known values in bodies the checks compare).
+_KEY_SHAPE = re.compile(r"(?:sk-|sk_|gsk_|xai-|hf_|gh[pousr]_|AIza|AKIA|pk-|rk-|sess-|glpat-)[A-Za-z0-9_\-]{8,}")
 
 _lock = threading.Lock()
 _known: set[str] = set()

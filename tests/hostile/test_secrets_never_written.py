@@ -126,6 +126,9 @@ def test_value_redaction_catches_known_secrets_anywhere() -> None:
     assert red == "echo [redacted] [redacted] [redacted] [redacted] [redacted] gpt-4o 4000 /root"
     assert _secrets.redact_text(f"GET /x?sig={SIG}&keep=1") == "GET /x?sig=[redacted]&keep=1"
     assert _secrets.redact_text(f"Ocp-Apim-Subscription-Key: {APIM}") == "Ocp-Apim-Subscription-Key: [redacted]"
+    # A long model name is not a key: the upstream log's bodies must stay comparable.
+    _secrets.remember_command("llama-server -m Qwen2.5-Coder-32B-Instruct-GGUF-Q4_K_M-longname --port 8080")
+    assert _secrets.redact_text("Qwen2.5-Coder-32B-Instruct-GGUF-Q4_K_M-longname") == "Qwen2.5-Coder-32B-Instruct-GGUF-Q4_K_M-longname"
     # An error object's "code" field is not a query parameter: left alone.
     assert _secrets.redact_doc({"error": {"code": "invalid_api_key"}}) == {"error": {"code": "invalid_api_key"}}
 
