@@ -1,4 +1,4 @@
-"""Sessions: tests, lint, types, bench. `nox -s tests` is what CI runs."""
+"""Sessions: tests (fast set), tests-full (what CI runs), lint, types, bench."""
 
 from __future__ import annotations
 
@@ -10,7 +10,14 @@ nox.options.reuse_existing_virtualenvs = True
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """The test suite, on both cores; exit code 5 (no tests collected) fails the session."""
+    """The fast set (not marked slow), on both cores; exit code 5 (no tests collected) fails."""
+    session.install("-e", ".[test]")
+    session.run("pytest", "-n", "2", "-q", "-m", "not slow", *session.posargs)
+
+
+@nox.session(name="tests-full")
+def tests_full(session: nox.Session) -> None:
+    """Every test, slow ones included, on both cores (CI); exit code 5 fails the session."""
     session.install("-e", ".[test]")
     session.run("pytest", "-n", "2", "-q", *session.posargs)
 
@@ -128,12 +135,12 @@ def proxy_litellm(session: nox.Session) -> None:
         "--rootdir", str(run_dir),
         "-p", "no:cacheprovider",
         "-n", "2",
-        "--proxy-cmd", f'sh -c "exec {proxy}"',
-        "--api-key", "sk-conformance",
-        "--target-name", f"litellm {version}",
-        "--expectations", str(reports / "expectations" / "litellm.json"),
-        "--report-json", str(reports / "litellm.json"),
-        "--report-html", str(reports / "litellm.html"),
+        "--conformance-proxy-cmd", f'sh -c "exec {proxy}"',
+        "--conformance-api-key", "sk-conformance",
+        "--conformance-target-name", f"litellm {version}",
+        "--conformance-expectations", str(reports / "expectations" / "litellm.json"),
+        "--conformance-report-json", str(reports / "litellm.json"),
+        "--conformance-report-html", str(reports / "litellm.html"),
         f"--junitxml={reports / 'litellm-junit.xml'}",
         "-q", "-rfE",
         *session.posargs,

@@ -15,8 +15,8 @@ import json
 import time
 from typing import Any
 
-from conformance._model import Chunk, Exchange
 from conformance.checks import run_checks
+from conformance.exchange import Chunk, Exchange
 from conformance.schema import load_schemas
 
 

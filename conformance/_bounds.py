@@ -12,7 +12,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Iterator
 
-from conformance._model import Chunk, Exchange, TransportError
+from conformance.exchange import Chunk, Exchange, TransportError
 from conformance._safety import MAX_DEPTH, json_depth
 
 __all__ = ["BoundedDecoder", "DecodeError", "bound_exchange", "first_too_deep"]

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from conformance._model import Finding, Severity
+from conformance.exchange import Finding, Severity
 from conformance._safety import atomic_write, clip
 from conformance._secrets import redact_text
 

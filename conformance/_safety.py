@@ -203,13 +203,3 @@ class _suppress:
     def __exit__(self, *exc: object) -> bool:
         return True
 
-
-def run_sinks(sinks: list[tuple[str, Callable[[], Any]]]) -> list[tuple[str, BaseException]]:
-    """Call every sink; one that raises does not stop the others. Returns (name, error) pairs."""
-    failed: list[tuple[str, BaseException]] = []
-    for name, sink in sinks:
-        try:
-            sink()
-        except Exception as exc:  # a crashed sink must not lose the other reports
-            failed.append((name, exc))
-    return failed

@@ -19,6 +19,7 @@ from typing import Any
 import jsonschema
 
 from conformance._safety import DepthError, loads_bounded
+from conformance.exceptions import CassetteError
 from conformance.resources import cassettes_dir, schemas_dir
 
 __all__ = [
@@ -33,10 +34,6 @@ __all__ = [
 ]
 
 MAX_CASSETTE_BYTES = 32 * 1024 * 1024
-
-
-class CassetteError(ValueError):
-    """A cassette file that cannot be used; the message says which file and where."""
 
 
 @dataclass
@@ -156,6 +153,9 @@ def _decode_chunk(chunk: dict[str, Any], where: str) -> tuple[float, bytes]:
             raise CassetteError(f"{where}.b64: not valid base64 ({exc})") from None
     # surrogatepass: a lone surrogate in a chunk is replayed as the bytes it stands for, not a crash.
     return float(chunk["t_ms"]), str(chunk["data"]).encode("utf-8", "surrogatepass")
+
+
+decode_chunk = _decode_chunk  # public: the harness reads the recorder's log chunks with it
 
 
 def parse_cassette(data: Any, source: str = "<memory>", path: Path | None = None) -> Cassette:

@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 
 from conformance._bounds import BoundedDecoder, DecodeError, bound_exchange
-from conformance._model import Chunk, Exchange, TransportError
+from conformance.exchange import Chunk, Exchange, TransportError
 from conformance.sse import SSEParser
 
 __all__ = ["Limits", "drive"]

@@ -25,6 +25,7 @@ from typing import Any
 
 from conformance._safety import atomic_write
 from conformance._secrets import redact_text
+from conformance.exceptions import ExpectationsError
 
 __all__ = [
     "FORMAT_VERSION",
@@ -39,10 +40,6 @@ __all__ = [
 
 FORMAT_VERSION = 1
 Pair = tuple[str, str]  # (cassette id, check id)
-
-
-class ExpectationsError(ValueError):
-    """An expectation file that cannot be used; the message names the file and the problem."""
 
 
 class Verdict(str, enum.Enum):

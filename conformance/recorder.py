@@ -48,7 +48,6 @@ from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 
-from conformance._model import Chunk
 from conformance._safety import atomic_write, strict_json_dumps
 from conformance._secrets import SECRET_HEADERS, SECRET_QUERY, redact_doc
 from conformance.cassette import (
@@ -59,6 +58,9 @@ from conformance.cassette import (
     parse_cassette,
     request_match_key,
 )
+from conformance.exceptions import SecretError
+from conformance.exchange import Chunk
+from conformance.slugs import slug as _slug
 from conformance.upstream import FakeUpstream
 
 __all__ = [
@@ -106,10 +108,6 @@ _HOP_BY_HOP = frozenset(
 _FRAMING = frozenset({"connection", "keep-alive", "transfer-encoding", "content-length"})
 _DROP_RESPONSE = _FRAMING | {"date"}
 MAX_BODY_BYTES = 16 * 1024 * 1024
-
-
-class SecretError(ValueError):
-    """A document still holds a key-shaped value after redaction; nothing was written."""
 
 
 @dataclass
@@ -346,11 +344,6 @@ class Record:
             "chunks": [c.to_json() for c in self.chunks],
             "end": self.end,
         }
-
-
-def _slug(text: str, limit: int = 40) -> str:
-    words = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
-    return words[:limit].rstrip("-") or "empty"
 
 
 def _now_iso() -> str:

@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from conformance._model import Exchange
+from conformance.exchange import Exchange
 from conformance.sse import FramingIssue, SSEEvent, parse_sse
 
 __all__ = ["Analysis", "Anomaly", "Event", "Item", "Part", "analyze", "analyze_bytes"]

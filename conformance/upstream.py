@@ -4,7 +4,7 @@ The proxy under test points its Chat Completions backend here. Each ``POST .../c
 is matched to a cassette turn by the text of its last message (every shipped cassette turn has a
 unique one), and the recorded chunks are written back one by one, flushed, optionally with the
 recorded timing. A request that does not ask for a stream gets the same content as one
-``chat.completion`` body (assembled by :mod:`conformance.oracle`). Every request is logged; ``GET /__conformance/log?cassette=ID`` returns the log
+``chat.completion`` body (assembled by :mod:`conformance.expected`). Every request is logged; ``GET /__conformance/log?cassette=ID`` returns the log
 entries of one cassette, so several pytest-xdist workers can share one server safely.
 
 A request that matches nothing gets a ``500`` whose JSON body names the closest cassettes and why
@@ -27,7 +27,7 @@ from urllib.parse import parse_qs, urlparse
 from conformance._safety import loads_bounded
 from conformance._secrets import SECRET_HEADERS, redact_doc, redact_text
 from conformance.cassette import Cassette, Interaction, Turn, chat_message_text
-from conformance.oracle import chat_completion_body, expect
+from conformance.expected import chat_completion_body, expect
 
 __all__ = ["FakeUpstream", "UpstreamLogEntry"]
 

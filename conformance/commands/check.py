@@ -15,20 +15,17 @@ from typing import Any
 from rich.console import Console
 from rich.text import Text
 
-from conformance._model import Severity
 from conformance._safety import atomic_write, strict_json_dumps
 from conformance._secrets import redact_doc
 from conformance.capture import CaptureError, cassette_from_capture, check_capture, load_capture
-from conformance.cassette import (
-    CassetteError,
-    load_cassette,
-    request_match_key,
-    scan_cassette_files,
-)
-from conformance.checks import PROFILES
+from conformance.cassette import CassetteError, load_cassette, request_match_key, scan_cassette_files
+from conformance.exchange import PROFILES, Severity
+from conformance.options import OutputSettings
+from conformance.pipeline import build_report, exit_code, write_report
 from conformance.recorder import Redactor, SecretError, write_json_safely
-from conformance.report import render_report
+from conformance.report.sink import Output
 from conformance.report.terminal import safe
+from conformance.run_report import Target
 
 __all__ = ["LintProblem", "lint", "register"]
 
@@ -90,7 +87,11 @@ def _check(args: argparse.Namespace, console: Console) -> int:
     result = check_capture(capture, profile=args.profile, select=_split(args.checks), exclude=_split(args.exclude_checks))
     what = {"capture": "capture", "exchange": "saved exchange", "sse": "saved stream"}[capture.kind]
     legs = " (both legs)" if capture.upstream else ""
-    render_report(console, [result], target=f"{what} {args.file}{legs}", profile=args.profile)
+    threshold = Severity(args.fail_on)
+    report = build_report(
+        [result], target=Target(f"{what} {args.file}{legs}"), profile=args.profile, fail_on=threshold, runner="check"
+    )
+    write_report(report, Output(console, OutputSettings(fail_on=threshold)))
     skipped: dict[str, list[str]] = {}
     for cid, outcome in sorted(result.outcomes.items()):
         if outcome.skipped:
@@ -103,8 +104,8 @@ def _check(args: argparse.Namespace, console: Console) -> int:
             atomic_write(args.json, strict_json_dumps(doc, indent=2, note_key="json_notes") + "\n")
         except OSError as exc:
             return _error(console, f"cannot write {args.json}: {exc.strerror or exc}")
-    threshold = Severity(args.fail_on)
-    return 1 if result.failing(threshold) else 0
+    code = exit_code(report, console)  # hook (issue 13): 2 a sink could not write, 3 a harness bug
+    return code if code > 1 else (1 if result.failing(threshold) else 0)
 
 
 def _from_capture(args: argparse.Namespace, console: Console) -> int:

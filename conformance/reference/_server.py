@@ -21,9 +21,9 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from ..sse import SSEParser
 from ._faults import DONE, FAULTS, HOOKS, Frame, Hooks, Raw
 from ._machine import Machine, is_terminal, new_id, response_base
+from ._sse import SSEReader
 from ._translate import RequestError, to_chat
 
 __all__ = ["ReferenceBridge"]
@@ -178,26 +178,24 @@ def _pump(
     machine: Machine, response: httpx.Response, edits: Sequence[ChunkEdit] = ()
 ) -> Iterator[list[dict[str, Any]]]:
     """Feed upstream SSE into the machine; yields event batches, ending with the terminal one."""
-    parser = SSEParser()
-    seen_issues = 0
+    reader = SSEReader()
     try:
         if response.headers.get("content-type", "").startswith("application/json"):
             yield from _whole_completion(machine, response.read(), edits)
             return
         for raw in response.iter_bytes():
-            events = parser.feed(raw)
-            for issue in parser.issues[seen_issues:]:
-                if issue.message.startswith("unknown SSE field `error`"):
-                    line = issue.message.split("): ", 1)[-1]
-                    yield machine.fail(f"upstream error (in an SSE `error:` field): {line}")
+            for event in reader.feed(raw):
+                if event.error is not None:
+                    yield machine.fail(f"upstream error (in an SSE `error:` field): {event.error!r}")
                     return
-            seen_issues = len(parser.issues)
-            for event in events:
                 done = event.data.strip() == "[DONE]"
                 yield machine.end() if done else machine.feed(_edited(event.data, edits))
                 if machine.terminal is not None:
                     return
-        for event in parser.close():
+        for event in reader.close():
+            if event.error is not None:
+                yield machine.fail(f"upstream error (in an SSE `error:` field): {event.error!r}")
+                return
             done = event.data.strip() == "[DONE]"
             yield machine.end() if done else machine.feed(_edited(event.data, edits))
     except httpx.HTTPError as exc:

@@ -20,13 +20,15 @@ from typing import Any
 
 from rich.console import Console
 
-from conformance._model import Chunk, Finding
 from conformance._report_safety import prepare_report
 from conformance._safety import atomic_write
+from conformance.exchange import Chunk, Finding
 from conformance.report.data import results_from_report
+from conformance.report.sink import Output
 from conformance.report.terminal import format_finding, render_report
+from conformance.run_report import RunReport
 
-__all__ = ["render_html", "write_html"]
+__all__ = ["render_html", "write", "write_html"]
 
 MAX_STREAM_CHARS = 200_000
 
@@ -176,3 +178,9 @@ def render_html(report: Mapping[str, Any]) -> str:
 def write_html(path: str | Path, report: Mapping[str, Any]) -> Path:
     # Hook (issue 13): secrets redacted, written atomically (any string survives: see atomic_write).
     return atomic_write(path, render_html(prepare_report(report)))
+
+
+def write(report: RunReport, out: Output) -> list[Path]:
+    """Sink: the HTML page to ``--report-html``, when given."""
+    path = out.options.report_html
+    return [write_html(path, report.to_json())] if path else []

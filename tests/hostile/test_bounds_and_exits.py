@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from conformance import harness as harness_module
-from conformance._model import Finding, Severity
+from conformance.exchange import Finding, Severity
 from conformance._safety import (
     MAX_MESSAGE_CHARS,
     atomic_write,

@@ -11,9 +11,11 @@ import pytest
 from conformance.cassette import Cassette, load_cassettes
 from conformance.checks import PROFILES, REGISTRY
 from conformance.driver import Limits
-from conformance.harness import CassetteResult, Harness, Settings
+from conformance.harness import Harness
+from conformance.options import Settings
 from conformance.reference import FAULTS
 from conformance.report import format_finding
+from conformance.run_report import CassetteResult
 from conformance.upstream import FakeUpstream
 
 CASSETTES, _ = load_cassettes()

@@ -225,6 +225,7 @@ def test_record_modes(tmp_path: Path) -> None:
 
 
 # -- the command -----------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_record_command_records_until_interrupted(tmp_path: Path) -> None:
     with ChatUpstream() as upstream:
         proc = subprocess.Popen(
