@@ -12,8 +12,8 @@ from __future__ import annotations
 import zlib
 from collections.abc import Iterator
 
-from conformance.exchange import Chunk, Exchange, TransportError
 from conformance._safety import MAX_DEPTH, json_depth
+from conformance.exchange import Chunk, Exchange, TransportError
 
 __all__ = ["BoundedDecoder", "DecodeError", "bound_exchange", "first_too_deep"]
 

@@ -16,9 +16,9 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from conformance.exchange import Finding, Severity
 from conformance._safety import atomic_write, clip
 from conformance._secrets import redact_text
+from conformance.exchange import Finding, Severity
 
 __all__ = [
     "EXIT_CLEAN",

@@ -18,7 +18,12 @@ from rich.text import Text
 from conformance._safety import atomic_write, strict_json_dumps
 from conformance._secrets import redact_doc
 from conformance.capture import CaptureError, cassette_from_capture, check_capture, load_capture
-from conformance.cassette import CassetteError, load_cassette, request_match_key, scan_cassette_files
+from conformance.cassette import (
+    CassetteError,
+    load_cassette,
+    request_match_key,
+    scan_cassette_files,
+)
 from conformance.exchange import PROFILES, Severity
 from conformance.options import OutputSettings
 from conformance.pipeline import build_report, exit_code, write_report

@@ -15,7 +15,6 @@ from typing import Any
 import pytest
 
 from conformance import harness as harness_module
-from conformance.exchange import Finding, Severity
 from conformance._safety import (
     MAX_MESSAGE_CHARS,
     atomic_write,
@@ -26,6 +25,7 @@ from conformance._safety import (
 )
 from conformance.cassette import load_cassettes
 from conformance.cli import main
+from conformance.exchange import Finding, Severity
 from conformance.resources import cassettes_dir
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -119,17 +119,17 @@ def test_finding_text_is_capped_with_a_note() -> None:
 
 
 def test_a_crashed_sink_does_not_lose_the_others(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import conformance.report.outputs as outputs
+    import conformance.report.html as html
 
     def boom(path: Any, report: Any) -> Path:
         raise RuntimeError("html sink bug")
 
-    monkeypatch.setattr(outputs, "write_html", boom)
+    monkeypatch.setattr(html, "write_html", boom)
     monkeypatch.setenv("TMPDIR", str(tmp_path))
     rc, out = run_cli(["run", "--cassettes", str(TEXT), "--report-json", str(tmp_path / "r.json"), "--report-html", str(tmp_path / "r.html")])
     assert rc == 3, out
     assert (tmp_path / "r.json").exists() and not (tmp_path / "r.html").exists()
-    assert "HTML report failed" in out and "details in" in out
+    assert "the html sink failed" in out and "details in" in out
 
 
 # -- exit codes --------------------------------------------------------------------------------
@@ -225,7 +225,7 @@ def test_pytest_shows_a_harness_bug_as_failures_not_skips(pytester: pytest.Pytes
 
     monkeypatch.setattr(harness_module, "run_checks", boom)
     monkeypatch.setenv("TMPDIR", str(tmp_path))
-    result = pytester.runpytest("--conformance", "--cassettes", str(TEXT), "--checks", "seq", "-p", "no:cacheprovider")
+    result = pytester.runpytest("--conformance", "--conformance-cassettes", str(TEXT), "--conformance-checks", "seq", "-p", "no:cacheprovider")
     result.assert_outcomes(failed=2)
     out = result.stdout.str()
     assert "harness.error" in out and "planted harness bug" in out and "Traceback" not in out

@@ -181,8 +181,8 @@ def test_pytest_plugin_leaves_no_run_dir_and_no_key(pytester: pytest.Pytester, t
     monkeypatch.setenv("TMPDIR", str(tmp))
     report = tmp_path / "r.json"
     result = pytester.runpytest_subprocess(
-        "--conformance", "--cassettes", TEXT_CASSETTE, "--api-key", API_KEY, "-p", "no:cacheprovider",
-        "--report-json", str(report),
+        "--conformance", "--conformance-cassettes", TEXT_CASSETTE, "--conformance-api-key", API_KEY, "-p", "no:cacheprovider",
+        "--conformance-report-json", str(report),
     )
     assert result.ret == 0, result.stdout.str()[-2000:]
     assert report.exists()
