@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from conformance._secrets import SECRET_HEADERS
 from conformance.exchange import Exchange, Finding, Outcome, Severity
 from conformance.expectations import Judgement, Pair, Verdict, judge
 
@@ -36,7 +37,7 @@ __all__ = [
 VERSION = "0.1.0"
 REPORT_FORMAT = 1
 SCHEMA_ID = "https://responses-conformance.dev/schemas/report.schema.json"
-_SECRET_HEADERS = frozenset({"authorization", "api-key", "x-api-key", "cookie", "proxy-authorization"})
+_SECRET_HEADERS = SECRET_HEADERS  # hook (issue 13): one list of credential names
 
 
 def now() -> str:

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 
 from conformance import harness as harness_module
@@ -118,6 +119,7 @@ def test_finding_text_is_capped_with_a_note() -> None:
     assert len(f.raw or "") < 5_000 and len(f.actual) < 5_000
 
 
+@pytest.mark.slow
 def test_a_crashed_sink_does_not_lose_the_others(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import conformance.report.html as html
 
@@ -130,6 +132,16 @@ def test_a_crashed_sink_does_not_lose_the_others(tmp_path: Path, monkeypatch: py
     assert rc == 3, out
     assert (tmp_path / "r.json").exists() and not (tmp_path / "r.html").exists()
     assert "the html sink failed" in out and "details in" in out
+
+
+def test_a_sink_that_cannot_write_is_exit_2_and_the_others_still_write(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("not a directory", "utf-8")
+    rc, out = run_cli(
+        ["run", "--cassettes", str(TEXT), "--report-json", str(tmp_path / "file" / "r.json"), "--report-html", str(tmp_path / "r.html")]
+    )
+    assert rc == 2, out
+    assert "the data sink could not write" in out and "Traceback" not in out
+    assert (tmp_path / "r.html").exists()
 
 
 # -- exit codes --------------------------------------------------------------------------------
@@ -153,6 +165,8 @@ def test_a_harness_bug_on_one_exchange_is_a_finding_and_exit_3(tmp_path: Path, m
     assert log and "RecursionError" in Path(log.group(1)).read_text("utf-8")
     report = strict(tmp_path / "r.json")
     assert len(report["cassettes"]) == 2  # the run went on
+    assert report["checks"]["harness.error"]["group"] == "harness"  # registered in the RunReport
+    jsonschema.validate(report, json.loads((ROOT / "schemas" / "report.schema.json").read_text("utf-8")))
     assert calls["n"] == 4  # two cassettes, stream and non-stream each
 
 
@@ -199,6 +213,7 @@ def test_lone_surrogate_in_a_cassette_chunk_loads(tmp_path: Path) -> None:
 
 
 # -- caps on what `check` reads ------------------------------------------------------------------
+@pytest.mark.slow
 def test_check_caps_piped_input_with_bounded_memory(tmp_path: Path) -> None:
     code = (
         "import resource, sys\n"

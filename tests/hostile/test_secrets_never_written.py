@@ -175,6 +175,7 @@ def test_record_listen_off_loopback_needs_allow_remote(tmp_path: Path) -> None:
     assert rc == 0 and "warning: listening on 0.0.0.0" in out
 
 
+@pytest.mark.slow
 def test_pytest_plugin_leaves_no_run_dir_and_no_key(pytester: pytest.Pytester, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     tmp = tmp_path / "tmp"
     tmp.mkdir()
