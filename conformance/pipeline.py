@@ -135,7 +135,9 @@ def write_report(report: RunReport, out: Output) -> list[Path]:
             written += sink(report, out)
         except (OSError, UserError) as exc:
             report.sink_errors.append((name, exc))
-            detail = exc.strerror or str(exc) if isinstance(exc, OSError) else str(exc)
+            detail = str(exc)
+            if isinstance(exc, OSError) and exc.strerror:
+                detail = f"{exc.filename}: {exc.strerror}" if exc.filename else exc.strerror
             out.console.print(Text(safe(f"error: the {name} could not write: {detail}"), style="bold red"), soft_wrap=True)
         except Exception as exc:
             report.sink_errors.append((name, exc))
@@ -290,9 +292,15 @@ class Pipeline:
         written: str | None = None
         exp = self.expectations
         if exp is not None and (results or o.update_expectations):
-            outcomes = pair_outcomes(results, o.fail_on)
+            # Hook (issue 13): a harness bug is never a known failure of the proxy.
+            outcomes = {p: v for p, v in pair_outcomes(results, o.fail_on).items() if p[1] != HARNESS_ERROR}
             if o.update_expectations and o.expectations:
-                new = {(r.cassette_id, c): first_message(out, o.fail_on) for r in results for c, out in r.outcomes.items()}
+                new = {
+                    (r.cassette_id, c): first_message(out, o.fail_on)
+                    for r in results
+                    for c, out in r.outcomes.items()
+                    if c != HARNESS_ERROR
+                }
                 exp = updated(exp, outcomes, reasons=new, target=target.name)
                 written = str(exp.save(o.expectations))
                 self.expectations = exp

@@ -1,7 +1,8 @@
 """``check FILE``, ``cassette from-capture FILE…`` and ``cassettes lint DIR…``: work offline.
 
 Exit codes: 0 clean; 1 findings at or above ``--fail-on`` (``check``) or lint errors
-(``cassettes lint``); 2 the input cannot be used (one line saying why, never a traceback).
+(``cassettes lint``); 2 the input cannot be used (one line saying why, never a traceback) or a
+report file cannot be written; 3 the harness itself failed (a bug here: one line, a log file).
 """
 
 from __future__ import annotations

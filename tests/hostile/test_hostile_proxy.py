@@ -131,9 +131,12 @@ def test_there_are_at_least_forty_behaviours() -> None:
 def test_every_behaviour_ends_in_time_with_its_finding_and_no_traceback(runs: tuple[dict[str, Any], dict[str, Any], Path]) -> None:
     a, _, _ = runs
     problems = []
-    # On a loaded machine every exchange costs more; allow what the correct stream cost beyond 0.5 s.
+    # On a loaded machine every exchange costs more; allow what the correct stream cost beyond 0.5 s,
+    # twice over (a flood's checks and reports do more CPU work than the correct stream's, and
+    # scale with the load: 6.3 s seen for deflate_bomb under the full suite). The bound catches an
+    # exchange that outlives its total timeout (the server holds those for an hour), not speed.
     overhead = max(r["seconds"] for r in a["results"] if r["name"] == "baseline")
-    allowed = TOTAL + SLACK + max(0.0, overhead - 0.5)
+    allowed = TOTAL + 3 * SLACK + 2 * max(0.0, overhead - 0.5)
     for r in a["results"]:
         name = r["name"]
         if name == "baseline":
