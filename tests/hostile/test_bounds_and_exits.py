@@ -170,6 +170,18 @@ def test_a_harness_bug_on_one_exchange_is_a_finding_and_exit_3(tmp_path: Path, m
     assert calls["n"] == 4  # two cassettes, stream and non-stream each
 
 
+def test_a_harness_bug_is_never_written_as_a_known_failure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def boom(exchange: Any, **kw: Any) -> Any:
+        raise RuntimeError("planted")
+
+    monkeypatch.setattr(harness_module, "run_checks", boom)
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    exp = tmp_path / "expectations.json"
+    rc, out = run_cli(["run", "--cassettes", str(TEXT), "--expectations", str(exp), "--update-expectations"])
+    assert rc == 3, out
+    assert exp.exists() and "harness.error" not in exp.read_text("utf-8")
+
+
 def test_a_crash_outside_any_exchange_is_exit_3_with_a_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import conformance.cli as cli
 
