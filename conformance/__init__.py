@@ -12,7 +12,7 @@ Layers, lowest first. A module imports only from its own layer or below, never f
 module (``_name``) or a private name of another package, and no two modules import each other
 (``tests/unit/test_architecture.py`` enforces all three; a package name covers its modules):
 
-1. exceptions, resources, slugs, _safety, _secrets, _listen
+1. exceptions, resources, slugs, http_server, schema_cache, _safety, _secrets, _listen
 2. exchange, expectations, _bounds, _crash, _report_safety, _rundir
 3. sse, cassette, schema, run_report
 4. stream, expected
@@ -28,7 +28,9 @@ module (``_name``) or a private name of another package, and no two modules impo
 14. cli, plugin
 
 The fake upstream (7) knows cassettes and what the upstream said (:mod:`conformance.expected`),
-not the checks; the reference bridge imports nothing of the package outside itself.
+not the checks; the reference bridge imports nothing of the package outside itself but the HTTP
+server base all harness servers share (:mod:`conformance.http_server`, which imports nothing of
+the package).
 """
 
 from __future__ import annotations

@@ -23,6 +23,7 @@ from conformance._crash import HARNESS_ERROR
 from conformance._rundir import make_run_dir, remove_run_dir, write_shared_result
 from conformance.cassette import Cassette, CassetteError
 from conformance.checks import REGISTRY, selected_checks
+from conformance.exceptions import HarnessError
 from conformance.exchange import Finding, Outcome, Severity
 from conformance.expectations import Expectations, Verdict, judge
 from conformance.options import OutputSettings, Settings
@@ -138,7 +139,17 @@ class CheckItem(pytest.Item):
 
     def runtest(self) -> None:
         suite = self.suite
-        result = suite.result(self.cassette)
+        try:
+            result = suite.result(self.cassette)
+        except HarnessError as exc:  # a harness bug (a server thread raised): stop the run, exit 2
+            line = f"responses-conformance: {exc}"
+            if hasattr(self.config, "workerinput"):
+                # An xdist worker cannot end the run itself: it stops after this item, whose
+                # failure shows the one line; xdist's controller then stops every worker and
+                # ends the run as interrupted (exit 2) with this line, not as findings (exit 1).
+                self.session.shouldstop = line
+                raise
+            pytest.exit(line, returncode=2)
         outcome = result.outcomes.get(self.check_id, Outcome(skipped="not run"))
         failing = [f for f in outcome.findings if f.severity.rank >= suite.fail_on.rank]
         crashed = result.outcomes.get(HARNESS_ERROR)  # hook (issue 13): a harness bug is not a skip
@@ -191,6 +202,8 @@ class CheckItem(pytest.Item):
         if isinstance(excinfo.value, pytest.xfail.Exception):
             # pytest asks for a representation even of an xfail; a traceback costs ~0.3 s each.
             return str(excinfo.value)
+        if isinstance(excinfo.value, HarnessError):
+            return f"responses-conformance: {excinfo.value} (not a finding against the proxy)"
         return str(super().repr_failure(excinfo))
 
     def reportinfo(self) -> tuple[str, int | None, str]:

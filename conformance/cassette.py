@@ -21,6 +21,7 @@ import jsonschema
 from conformance._safety import DepthError, loads_bounded
 from conformance.exceptions import CassetteError
 from conformance.resources import cassettes_dir, schemas_dir
+from conformance.schema import load_schemas
 
 __all__ = [
     "Cassette",
@@ -94,6 +95,8 @@ def file_validator(filename: str) -> jsonschema.protocols.Validator:
 
 def first_error(data: Any, filename: str) -> tuple[str, str, int] | None:
     """(JSON path, message, total count) of the first schema problem of ``data``, or None."""
+    if load_schemas().is_valid(filename.removesuffix(".schema.json"), data):
+        return None  # the compiled (and disk-cached) validator; jsonschema only to explain a no
     errors = sorted(file_validator(filename).iter_errors(data), key=lambda e: (len(e.absolute_path), str(e.absolute_path)))
     if not errors:
         return None

@@ -1,8 +1,9 @@
 """``responses-conformance``: run the suite and print the report; list checks and faults.
 
 Exit codes: 0 nothing at or above ``--fail-on``; 1 findings at or above it (or broken
-cassettes); 2 the run could not happen (bad option, proxy unreachable, proxy command died) or a
-report file could not be written; 3 the harness itself failed (a bug here: one line, a log file).
+cassettes); 2 the run could not happen (bad option, proxy unreachable, proxy command died, a
+harness server thread raised) or a report file could not be written; 3 the harness itself failed
+(a bug here: one line, a log file).
 """
 
 from __future__ import annotations

@@ -203,7 +203,8 @@ def drive(
                     "event); reading stopped",
                 )
                 break
-            if nbytes > limits.max_bytes or parser.events_seen > limits.max_events:
+            # parser.overflowed: one SSE line passed the parser's line cap (sse.MAX_LINE).
+            if nbytes > limits.max_bytes or parser.events_seen > limits.max_events or parser.overflowed:
                 abort.set()
                 _shutdown(holder.get("response"))
                 enc = next((v for k, v in exchange.headers.items() if k.lower() == "content-encoding"), "")
@@ -211,6 +212,8 @@ def drive(
                     f"{nbytes} bytes{f' after Content-Encoding {enc}' if enc else ''} (cap {limits.max_bytes})"
                     if nbytes > limits.max_bytes
                     else f"{parser.events_seen} events (cap {limits.max_events})"
+                    if not parser.overflowed
+                    else f"one SSE line longer than {parser.max_line} characters"
                 )
                 exchange.transport_error = TransportError(
                     "cap", f"the response exceeded the size cap: {what}; reading stopped"

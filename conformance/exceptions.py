@@ -10,7 +10,8 @@
     │   ├── ExpectationsError         an expectation file cannot be used
     │   ├── ReportError               a file is not a report this version reads
     │   ├── SecretError               a recording still holds a key-shaped value; nothing written
-    │   └── HarnessError              the run cannot happen (proxy unreachable, proxy command died)
+    │   └── HarnessError              the run cannot happen (proxy unreachable, proxy command died,
+    │                                 or a harness server thread raised: a harness bug, exit 2)
     └── PlaceholderError              a later turn refers to a value an earlier answer lacks
                                       (caught by the harness: the cassette's error, not a crash)
 

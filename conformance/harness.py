@@ -41,9 +41,10 @@ from conformance.driver import drive
 from conformance.exceptions import HarnessError, OptionError, PlaceholderError
 from conformance.exchange import Exchange
 from conformance.final_response import response_of
+from conformance.http_server import ServerThreadError
 from conformance.options import Settings
 from conformance.run_report import CassetteResult
-from conformance.upstream import FakeUpstream
+from conformance.upstream import FakeUpstream, expecting
 
 __all__ = ["CassetteResult", "Harness", "HarnessError", "Settings", "free_port"]
 
@@ -337,29 +338,45 @@ class Harness:
         s = self.settings
         t0 = time.time() - 0.001
         raw = turn.body
-        # HOOK (issue 8 item 7, owned by the fake-upstream work): register this turn as in flight
-        # with the fake upstream here, before the request goes out, and unregister it after
-        # `drive` returns, so a changed last message still finds its turn.
-        exchange = drive(
-            self.responses_url,
-            request,
-            headers=self._headers(),
-            limits=s.limits,
-            cassette_id=cassette.id,
-            turn=turn.index,
-            content=raw.encode("utf-8") if raw is not None else None,
-        )
+        # Issue 8 item 7 hook: this turn is in flight with the fake upstream while its request is
+        # sent, so a changed last message still finds its turn; a harness server thread's error
+        # (a harness bug, not the proxy's) surfaces here as a HarnessError.
+        try:
+            with expecting(None if s.live else self.upstream_url, cassette.id, turn.index, client=self.control):
+                exchange = drive(
+                    self.responses_url,
+                    request,
+                    headers=self._headers(),
+                    limits=s.limits,
+                    cassette_id=cassette.id,
+                    turn=turn.index,
+                    content=raw.encode("utf-8") if raw is not None else None,
+                )
+        except ServerThreadError as exc:
+            raise HarnessError(str(exc)) from None
         exchange.live = s.live
         exchange.raw_body = raw
         exchange.mode = "stream" if request.get("stream") is True else "nonstream"
         if not s.live:
-            exchange.upstream_requests = [
-                e for e in self._upstream_log({"cassette": cassette.id, "since": str(t0)}) if e.get("turn") == turn.index
-            ]
+            exchange.upstream_requests = self._turn_log(cassette.id, turn.index, t0)
             exchange.upstream_expected = self._upstream_expected(turn, exchange)
             if exchange.upstream_expected and not exchange.upstream_requests:
                 exchange.upstream_unmatched = self._upstream_log({"cassette": "__unmatched__", "since": str(t0)})
         return exchange
+
+    def _turn_log(self, cassette_id: str, turn_index: int, since: float) -> list[dict[str, Any]]:
+        """The upstream log entries of one turn. The recorder fills an entry's ``response`` only
+        once the upstream's answer has ended, which can be just after the proxy's answer has: wait
+        for it (up to 5 s), or the oracle would judge the proxy against the cassette instead."""
+        deadline = time.monotonic() + 5.0
+        while True:
+            entries = [
+                e for e in self._upstream_log({"cassette": cassette_id, "since": str(since)}) if e.get("turn") == turn_index
+            ]
+            pending = any("response" in e and e["response"] is None for e in entries)
+            if not pending or time.monotonic() >= deadline:
+                return entries
+            time.sleep(0.01)
 
     @staticmethod
     def _upstream_expected(turn: Turn, exchange: Exchange) -> int:

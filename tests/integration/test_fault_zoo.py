@@ -44,6 +44,7 @@ FAULT_CASSETTE = {
     "Q1-instructions-dropped": "instructions-developer-system-merge",
     "Q2-tool-history-split": "openai-parallel-tools-outputs-reordered",
     "Q2-history-dropped": "ide-history-shapes",
+    "Q2-tool-result-dropped": "openai-tool-loop-full-history",
     "Q3-400-on-string-input": "input-plain-string",
     "Q4-400-on-metadata": "optional-params-everything",
     "Q4-tool-choice-dropped": "tool-choice-named-no-parallel",
