@@ -23,6 +23,13 @@ def tests_full(session: nox.Session) -> None:
 
 
 @nox.session
+def hostile(session: nox.Session) -> None:
+    """The hostile-proxy suite alone (small caps, canary secrets, fuzz of `check`); under 2 minutes."""
+    session.install("-e", ".[test]")
+    session.run("pytest", "-q", "tests/hostile", *session.posargs)
+
+
+@nox.session
 def lint(session: nox.Session) -> None:
     session.install("ruff")
     session.run("ruff", "check", "conformance", "tests", "benchmarks", "noxfile.py")

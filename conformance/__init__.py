@@ -12,8 +12,8 @@ Layers, lowest first. A module imports only from its own layer or below, never f
 module (``_name``) or a private name of another package, and no two modules import each other
 (``tests/unit/test_architecture.py`` enforces all three; a package name covers its modules):
 
-1. exceptions, resources, slugs, http_server, schema_cache
-2. exchange, expectations
+1. exceptions, resources, slugs, http_server, schema_cache, _safety, _secrets, _listen
+2. exchange, expectations, _bounds, _crash, _report_safety, _rundir
 3. sse, cassette, schema, run_report
 4. stream, expected
 5. final_response

@@ -12,8 +12,6 @@ import fcntl
 import io
 import json
 import os
-import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +19,8 @@ from typing import Any
 import pytest
 from rich.console import Console
 
+from conformance._crash import HARNESS_ERROR
+from conformance._rundir import make_run_dir, remove_run_dir, write_shared_result
 from conformance.cassette import Cassette, CassetteError
 from conformance.checks import REGISTRY, selected_checks
 from conformance.exceptions import HarnessError
@@ -86,7 +86,7 @@ class Suite:
         """Controller (or single process): start upstream and target, publish them for workers."""
         self.pipeline.start()
         self.started = True
-        self.run_dir = Path(tempfile.mkdtemp(prefix="responses-conformance-"))
+        self.run_dir = make_run_dir()  # hook (issue 13): removed on every exit path
         self.owns_run_dir = True
         os.environ[ENV_PROXY] = self.harness.proxy_url or ""
         os.environ[ENV_UPSTREAM] = self.harness.upstream_url or ""
@@ -107,7 +107,7 @@ class Suite:
             if self.owns_run_dir:
                 os.environ.pop(key, None)
         if self.owns_run_dir and self.run_dir is not None:
-            shutil.rmtree(self.run_dir, ignore_errors=True)
+            remove_run_dir(self.run_dir)
             self.run_dir = None
 
     # -- results ---------------------------------------------------------------------------
@@ -124,9 +124,7 @@ class Suite:
                     res = CassetteResult.from_json(json.loads(path.read_text("utf-8")))
                 else:
                     res = self.pipeline.run_cassette(cassette)
-                    tmp = path.with_suffix(".tmp")
-                    tmp.write_text(json.dumps(res.to_json()), "utf-8")
-                    tmp.replace(path)
+                    write_shared_result(path, res.to_json())  # hook (issue 13): no secret in clear
         self.cache[cassette.id] = res
         return res
 
@@ -163,6 +161,10 @@ class CheckItem(pytest.Item):
             pytest.exit(line, returncode=2)
         outcome = result.outcomes.get(self.check_id, Outcome(skipped="not run"))
         failing = [f for f in outcome.findings if f.severity.rank >= suite.fail_on.rank]
+        crashed = result.outcomes.get(HARNESS_ERROR)  # hook (issue 13): a harness bug is not a skip
+        if crashed is not None and crashed.findings:
+            outcome = Outcome(outcome.findings + crashed.findings)
+            failing += crashed.findings
         pair = (self.cassette.id, self.check_id)
         exp = suite.expectations
         verdict = judge(known=exp is not None and pair in exp.known, failing=bool(failing), skipped=bool(outcome.skipped))
@@ -325,6 +327,9 @@ def results_for_report(suite: Suite) -> list[CassetteResult]:
             by_cassette[cid] = CassetteResult(cid, full.exchanges if full else [], {}, full.error if full else None)
         outcome = full.outcomes.get(data["check"]) if full else None
         by_cassette[cid].outcomes[data["check"]] = outcome or Outcome(skipped=data["skipped"] or "not run")
+        crashed = full.outcomes.get(HARNESS_ERROR) if full else None
+        if crashed is not None:  # hook (issue 13): the report shows the harness bug too
+            by_cassette[cid].outcomes[HARNESS_ERROR] = crashed
     order = {c.id: i for i, c in enumerate(suite.harness.cassettes)}
     return sorted(by_cassette.values(), key=lambda r: order.get(r.cassette_id, 10**6))
 
@@ -351,6 +356,8 @@ def finish_session(suite: Suite, session: pytest.Session) -> None:
     options = suite.outputs if suite.started else OutputSettings(fail_on=suite.fail_on)
     write_report(report, Output(console, options))
     suite.summary_text = buffer.getvalue()
+    if report.sink_errors and session.exitstatus == pytest.ExitCode.OK:  # hook (issue 13)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def terminal_summary(suite: Suite, terminalreporter: Any) -> None:

@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from conformance._bounds import bound_exchange
+from conformance._safety import DepthError, loads_bounded
 from conformance.cassette import (
     Interaction,
     Turn,
@@ -144,7 +146,7 @@ def _chunk(data: dict[str, Any], where: str) -> Chunk:
             return Chunk(float(data["t_ms"]), base64.b64decode(data["b64"], validate=True))
         except (binascii.Error, ValueError) as exc:
             raise CaptureError(f"{where}.b64: not valid base64 ({exc})") from None
-    return Chunk(float(data["t_ms"]), str(data["data"]).encode("utf-8"))
+    return Chunk(float(data["t_ms"]), str(data["data"]).encode("utf-8", "surrogatepass"))
 
 
 def _leg(data: dict[str, Any], where: str) -> Leg:
@@ -181,7 +183,7 @@ def parse_capture(data: Any, source: str = "<memory>") -> Capture:
 
 def _from_exchange(data: dict[str, Any], source: str) -> Capture:
     try:
-        ex = Exchange.from_json(data)
+        ex = _coerce_exchange(Exchange.from_json(data))
     except (KeyError, TypeError, ValueError, binascii.Error) as exc:
         raise CaptureError(f"{source}: looks like a dumped exchange but cannot be read ({type(exc).__name__}: {exc})") from None
     leg = Leg(
@@ -253,19 +255,45 @@ def _from_sse(raw: bytes, source: str) -> Capture:
     return Capture(Path(source).stem or "stream", leg, kind="sse", source=source)
 
 
+def read_capped(path: str | Path, limit: int = MAX_CAPTURE_BYTES) -> bytes:
+    """The bytes of ``path`` (``-``: standard input), refused above ``limit`` without reading more.
+
+    ``stat`` says nothing about a pipe, so the cap is enforced on what is read.
+    """
+    if str(path) == "-":
+        import sys
+
+        return _read_up_to(sys.stdin.buffer, limit, "standard input")
+    path = Path(path)
+    if path.is_dir():
+        raise CaptureError(f"{path}: is a directory, not a file")
+    with open(path, "rb") as fh:
+        return _read_up_to(fh, limit, str(path))
+
+
+def _read_up_to(fh: Any, limit: int, where: str) -> bytes:
+    """Read in 1 MiB pieces, stopping one byte past ``limit``: one copy of the input, never two."""
+    pieces: list[bytes] = []
+    total = 0
+    while total <= limit:
+        piece = fh.read(min(1 << 20, limit + 1 - total))
+        if not piece:
+            break
+        pieces.append(piece)
+        total += len(piece)
+    if total > limit:
+        pieces.clear()
+        raise CaptureError(f"{where}: more than {limit} bytes, over the {limit // (1024 * 1024)} MiB input limit")
+    return b"".join(pieces)
+
+
 def load_capture(path: str | Path) -> Capture:
     """Read a capture, a dumped exchange, or a saved SSE stream (``curl -N``/``curl -i -N``)."""
-    path = Path(path)
     try:
-        size = path.stat().st_size
-        if size > MAX_CAPTURE_BYTES:
-            raise CaptureError(f"{path}: {size} bytes is over the {MAX_CAPTURE_BYTES}-byte limit")
-        if path.is_dir():
-            raise CaptureError(f"{path}: is a directory, not a file")
-        raw = path.read_bytes()
+        raw = read_capped(path)
     except OSError as exc:
         raise CaptureError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    return parse_capture_bytes(raw, str(path))
+    return parse_capture_bytes(raw, "<stdin>" if str(path) == "-" else str(path))
 
 
 def parse_capture_bytes(raw: bytes, source: str = "<memory>") -> Capture:
@@ -274,15 +302,22 @@ def parse_capture_bytes(raw: bytes, source: str = "<memory>") -> Capture:
     stripped = raw.lstrip()
     if stripped[:1] in (b"{", b"["):
         try:
-            data = json.loads(raw)
+            data = loads_bounded(raw)
+        except DepthError as exc:
+            raise CaptureError(f"{source}: {exc}") from None
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             if _SSE_LINE.search(raw[:65536]):
                 return _from_sse(raw, source)
             raise CaptureError(f"{source}: not valid JSON ({exc}) and not an SSE stream") from None
-        if isinstance(data, dict) and data.get("format") == CAPTURE_FORMAT:
-            return parse_capture(data, source)
-        if isinstance(data, dict) and {"cassette_id", "request", "chunks"} <= data.keys():
-            return _from_exchange(data, source)
+        try:
+            if isinstance(data, dict) and data.get("format") == CAPTURE_FORMAT:
+                return parse_capture(data, source)
+            if isinstance(data, dict) and {"cassette_id", "request", "chunks"} <= data.keys():
+                return _from_exchange(data, source)
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+            if isinstance(exc, CaptureError):
+                raise
+            raise CaptureError(f"{source}: cannot be read: a field has the wrong type or shape ({type(exc).__name__}: {exc})") from None
         if isinstance(data, dict) and data.get("format") == 1 and "turns" in data:
             raise CaptureError(f"{source}: is a cassette, not a capture; run it with `responses-conformance run --cassettes {source}`")
         raise CaptureError(
@@ -290,6 +325,43 @@ def parse_capture_bytes(raw: bytes, source: str = "<memory>") -> Capture:
             "a non-streaming Responses body cannot be checked as a stream"
         )
     return _from_sse(raw, source)
+
+
+def _str_map(value: Any) -> dict[str, str]:
+    """A header map as strings, whatever a hand-edited file holds."""
+    if not isinstance(value, dict):
+        return {}
+    return {str(k): v if isinstance(v, str) else json.dumps(v) for k, v in value.items()}
+
+
+def _coerce_exchange(ex: Exchange) -> Exchange:
+    """A dumped exchange with every field of the type the checks expect (a wrong one is dropped)."""
+    ex.cassette_id = ex.cassette_id if isinstance(ex.cassette_id, str) else str(ex.cassette_id)
+    ex.turn = ex.turn if isinstance(ex.turn, int) and not isinstance(ex.turn, bool) else 0
+    ex.url = ex.url if isinstance(ex.url, str) else ""
+    ex.request = ex.request if isinstance(ex.request, dict) else {}
+    ex.request_headers = _str_map(ex.request_headers)
+    ex.headers = _str_map(ex.headers)
+    if not (isinstance(ex.status, int) and not isinstance(ex.status, bool) and 100 <= ex.status <= 999):
+        ex.status = None
+    ex.upstream_requests = [e for e in ex.upstream_requests if isinstance(e, dict)] if isinstance(ex.upstream_requests, list) else []
+    for e in ex.upstream_requests:
+        if not isinstance(e.get("headers"), dict):
+            e["headers"] = {}
+        else:
+            e["headers"] = _str_map(e["headers"])
+        if not isinstance(e.get("response"), (dict, type(None))):
+            e["response"] = None
+    ex.upstream_unmatched = [e for e in ex.upstream_unmatched if isinstance(e, dict)] if isinstance(ex.upstream_unmatched, list) else []
+    ex.upstream_expected = ex.upstream_expected if isinstance(ex.upstream_expected, int) else 0
+    ex.live = bool(ex.live)
+    ex.mode = ex.mode if ex.mode in ("stream", "nonstream") else "stream"
+    ex.raw_body = ex.raw_body if isinstance(ex.raw_body, str) else None
+    if ex.transport_error is not None and not (
+        isinstance(ex.transport_error.kind, str) and isinstance(ex.transport_error.message, str)
+    ):
+        ex.transport_error = TransportError("protocol", str(ex.transport_error.message))
+    return ex
 
 
 # -- checking ----------------------------------------------------------------------------------
@@ -356,6 +428,7 @@ def check_capture(
     from conformance.run_report import CassetteResult
 
     ex = exchange_from_capture(capture)
+    bound_exchange(ex)  # nesting beyond the depth cap: cut there, transport.cap says so
     skip_headers = capture.responses.headers is None
     excluded = list(exclude or []) + (list(_HEADER_CHECKS) if skip_headers else [])
     context = None

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cache
@@ -17,6 +18,7 @@ from typing import Any
 
 import jsonschema
 
+from conformance._safety import DepthError, loads_bounded
 from conformance.exceptions import CassetteError
 from conformance.resources import cassettes_dir, schemas_dir
 from conformance.schema import load_schemas
@@ -152,7 +154,8 @@ def _decode_chunk(chunk: dict[str, Any], where: str) -> tuple[float, bytes]:
             return float(chunk["t_ms"]), base64.b64decode(chunk["b64"], validate=True)
         except (binascii.Error, ValueError) as exc:
             raise CassetteError(f"{where}.b64: not valid base64 ({exc})") from None
-    return float(chunk["t_ms"]), str(chunk["data"]).encode("utf-8")
+    # surrogatepass: a lone surrogate in a chunk is replayed as the bytes it stands for, not a crash.
+    return float(chunk["t_ms"]), str(chunk["data"]).encode("utf-8", "surrogatepass")
 
 
 decode_chunk = _decode_chunk  # public: the harness reads the recorder's log chunks with it
@@ -212,30 +215,78 @@ def parse_cassette(data: Any, source: str = "<memory>", path: Path | None = None
 def load_cassette(path: str | Path) -> Cassette:
     path = Path(path)
     try:
-        size = path.stat().st_size
-        if size > MAX_CASSETTE_BYTES:
-            raise CassetteError(f"{path}: {size} bytes is over the {MAX_CASSETTE_BYTES}-byte cassette limit")
-        text = path.read_text("utf-8")
+        with open(path, "rb") as fh:
+            raw = fh.read(MAX_CASSETTE_BYTES + 1)
+        if len(raw) > MAX_CASSETTE_BYTES:
+            raise CassetteError(f"{path}: more than {MAX_CASSETTE_BYTES} bytes, over the cassette limit")
+        text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise CassetteError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     except OSError as exc:
         raise CassetteError(f"{path}: cannot read ({exc.strerror or exc})") from None
     try:
-        data = json.loads(text)
+        data = loads_bounded(text)
+    except DepthError as exc:
+        raise CassetteError(f"{path}: {exc}") from None
     except json.JSONDecodeError as exc:
         raise CassetteError(f"{path}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
     return parse_cassette(data, str(path), path)
 
 
 def cassette_files(directories: Iterable[str | Path] | None = None) -> list[Path]:
+    return scan_cassette_files(directories)[0]
+
+
+def scan_cassette_files(directories: Iterable[str | Path] | None = None) -> tuple[list[Path], list[CassetteError]]:
+    """Every ``*.json`` below the directories, and one error per symlink loop or dangling symlink.
+
+    Symlinked directories are followed once each; a link back to a directory already on the way
+    is a loop and is named, not walked forever or skipped without a word.
+    """
     dirs = [Path(d) for d in directories] if directories else [cassettes_dir()]
     files: list[Path] = []
+    problems: list[CassetteError] = []
+
+    def walk(d: Path, seen: frozenset[tuple[int, int]]) -> None:
+        try:
+            st = d.stat()
+            entries = sorted(os.scandir(d), key=lambda e: e.name)
+        except OSError as exc:
+            problems.append(CassetteError(f"{d}: cannot read the directory ({exc.strerror or exc})"))
+            return
+        here = seen | {(st.st_dev, st.st_ino)}
+        sub: list[Path] = []
+        for entry in entries:
+            p = Path(entry.path)
+            try:
+                if entry.is_symlink():
+                    target = os.readlink(p)
+                    if not p.exists():
+                        if entry.name.endswith(".json") or not Path(target).suffix:
+                            problems.append(CassetteError(f"{p}: dangling symlink to {target}; skipped"))
+                        continue
+                    if p.is_dir():
+                        tst = p.stat()
+                        if (tst.st_dev, tst.st_ino) in here:
+                            problems.append(CassetteError(f"{p}: symlink loop (points back to {target}); not followed"))
+                            continue
+                if entry.is_dir():
+                    sub.append(p)
+                elif entry.name.endswith(".json") and entry.is_file():
+                    files.append(p)
+            except OSError as exc:  # ELOOP on a link cycle between files, permissions
+                problems.append(CassetteError(f"{p}: cannot be read ({exc.strerror or exc}); skipped"))
+        for p in sub:
+            walk(p, here)
+
     for d in dirs:
         if d.is_file():
             files.append(d)
-        else:
-            files.extend(sorted(p for p in d.rglob("*.json") if p.is_file()))
-    return files
+        elif d.is_symlink() and not d.exists():
+            problems.append(CassetteError(f"{d}: dangling symlink to {os.readlink(d)}"))
+        elif d.is_dir():
+            walk(d, frozenset())
+    return files, problems
 
 
 def load_cassettes(
@@ -247,10 +298,10 @@ def load_cassettes(
     could not tell them apart.
     """
     cassettes: list[Cassette] = []
-    errors: list[CassetteError] = []
     ids: dict[str, Path | None] = {}
     keys: dict[str, str] = {}
-    for path in cassette_files(directories):
+    paths, errors = scan_cassette_files(directories)
+    for path in paths:
         try:
             cassette = load_cassette(path)
         except CassetteError as exc:

@@ -2,7 +2,8 @@
 
 Exit codes: 0 nothing at or above ``--fail-on``; 1 findings at or above it (or broken
 cassettes); 2 the run could not happen (bad option, proxy unreachable, proxy command died, a
-harness server thread raised).
+harness server thread raised) or a report file could not be written; 3 the harness itself failed
+(a bug here: one line, a log file).
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
+from conformance._crash import crash_line
 from conformance.checks import PROFILES, REGISTRY
 from conformance.commands import check as check_command
 from conformance.commands import record as record_command
@@ -22,6 +25,7 @@ from conformance.commands import replay as replay_command
 from conformance.commands import report as report_command
 from conformance.exceptions import UserError
 from conformance.options import OPTIONS, Option, output_settings_from, settings_from
+from conformance.report.terminal import safe
 
 __all__ = ["main"]
 
@@ -44,7 +48,7 @@ def _add_options(parser: argparse.ArgumentParser) -> None:
 
 def _run(args: argparse.Namespace, console: Console) -> int:
     """Thin adapter: options -> :class:`Pipeline` -> results -> report -> sinks -> exit code."""
-    from conformance.pipeline import Pipeline
+    from conformance.pipeline import Pipeline, exit_code
     from conformance.report.progress import track  # issue 10
 
     def get(opt: Option) -> Any:
@@ -64,12 +68,12 @@ def _run(args: argparse.Namespace, console: Console) -> int:
         pipeline.stop()
     report = pipeline.report(results)
     pipeline.write(report, console)
-    return 0 if report.ok else 1
+    return exit_code(report, console)  # hook (issue 13): 3 when the harness itself failed
 
 
 def _error(console: Console, message: str) -> int:
     """A user error: one line, exit 2."""
-    console.print(f"error: {message}", style="bold red", highlight=False, soft_wrap=True)
+    console.print(Text(safe(f"error: {message}"), style="bold red"), soft_wrap=True)  # hook (issue 13)
     return 2
 
 
@@ -140,6 +144,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         console.print("interrupted")
         return 130
+    except Exception as exc:  # hook (issue 13): the harness failed: one line, a log file, exit 3
+        console.print(Text(crash_line(exc, f"responses-conformance {args.command}"), style="bold red"), soft_wrap=True)
+        return 3
 
 
 if __name__ == "__main__":

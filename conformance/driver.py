@@ -19,6 +19,7 @@ from typing import Any
 
 import httpx
 
+from conformance._bounds import BoundedDecoder, DecodeError, bound_exchange
 from conformance.exchange import Chunk, Exchange, TransportError
 from conformance.sse import SSEParser
 
@@ -35,6 +36,9 @@ class Limits:
     total_timeout: float = 300.0
     max_bytes: int = 64 * 1024 * 1024
     max_events: int = 200_000
+    # Bytes that may arrive without completing an SSE event (one line, or one event's lines):
+    # a 64 MiB line or an endless event would otherwise be held, and copied, whole.
+    max_event_bytes: int = 8 * 1024 * 1024
 
 
 _DONE = object()
@@ -52,6 +56,8 @@ def _shutdown(response: httpx.Response | None) -> None:
 
 
 def _describe(exc: BaseException, url: str) -> TransportError:
+    if isinstance(exc, DecodeError):
+        return TransportError("protocol", f"the response body could not be decoded: {exc}")
     if isinstance(exc, httpx.ConnectTimeout):
         return TransportError("connect", f"connecting to {url} timed out")
     if isinstance(exc, httpx.ConnectError):
@@ -99,10 +105,21 @@ def drive(
     send_headers = {"Content-Type": "application/json", "Accept": accept_for(request)}
     send_headers.update(headers or {})
     exchange.request_headers = dict(send_headers)
-    inbox: queue.Queue[Any] = queue.Queue()
+    # Bounded: a reader faster than the checks (a bomb, a flood) waits instead of filling memory.
+    inbox: queue.Queue[Any] = queue.Queue(maxsize=32)
     abort = threading.Event()
     holder: dict[str, httpx.Response] = {}
     t0 = time.monotonic()
+
+    def put(item: Any) -> bool:
+        """Hand ``item`` to the caller; False once the caller stopped listening."""
+        while not abort.is_set():
+            try:
+                inbox.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
 
     def reader() -> None:
         try:
@@ -112,18 +129,28 @@ def drive(
                 "POST", url, **({"content": content} if content is not None else {"json": request}), headers=send_headers
             ) as response:
                 holder["response"] = response
-                inbox.put(("head", response.status_code, dict(response.headers)))
-                # Decoded as a client decodes it (gzip/deflate per Content-Encoding), chunk by chunk.
-                for data in response.iter_bytes():
-                    if abort.is_set():
+                put(("head", response.status_code, dict(response.headers)))
+                # Decoded as a client decodes it (gzip/deflate per Content-Encoding), but bounded:
+                # decoded bytes count against max_bytes, so a compression bomb stops at the cap.
+                decoder = BoundedDecoder(response.headers.get("content-encoding", ""), limits.max_bytes)
+                produced = 0
+                for raw in response.iter_raw():
+                    for data in decoder.pieces(raw) if decoder.active else (raw,):
+                        if not data:
+                            continue
+                        produced += len(data)
+                        if not put(("data", time.monotonic(), data)):
+                            return
+                    if produced > limits.max_bytes or decoder.over:
+                        put(("over", decoder.names))
                         return
-                    if data:
-                        inbox.put(("data", time.monotonic(), data))
+                tail = decoder.flush() if decoder.active else b""
+                if tail and not put(("data", time.monotonic(), tail)):
+                    return
         except BaseException as exc:  # reported to the caller, whatever it is
-            if not abort.is_set():
-                inbox.put(("error", exc))
+            put(("error", exc))
             return
-        inbox.put(_DONE)
+        put(_DONE)
 
     thread = threading.Thread(target=reader, name=f"driver-{cassette_id}", daemon=True)
     thread.start()
@@ -131,6 +158,7 @@ def drive(
     got_head = False
     last = t0
     nbytes = 0
+    events_before, event_start = 0, 0
     while True:
         now = time.monotonic()
         total_left = t0 + limits.total_timeout - now
@@ -142,6 +170,8 @@ def drive(
             gap_kind, gap_limit = "first_byte_timeout", limits.first_byte_timeout
         wait = min(total_left, gap_left)
         try:
+            if total_left <= 0:  # wall time, whatever keeps arriving
+                raise queue.Empty
             item = inbox.get(timeout=max(wait, 0.0)) if wait > 0 else inbox.get_nowait()
         except queue.Empty:
             abort.set()
@@ -176,12 +206,26 @@ def drive(
             exchange.chunks.append(Chunk((at - t0) * 1000.0, data))
             nbytes += len(data)
             parser.feed(data)
+            if parser.events_seen != events_before:
+                events_before, event_start = parser.events_seen, nbytes
+            if nbytes - event_start > limits.max_event_bytes:
+                abort.set()
+                _shutdown(holder.get("response"))
+                enc = next((v for k, v in exchange.headers.items() if k.lower() == "content-encoding"), "")
+                exchange.transport_error = TransportError(
+                    "cap",
+                    f"{nbytes - event_start} bytes{f' (after Content-Encoding {enc})' if enc else ''} arrived "
+                    f"without completing an SSE event (cap {limits.max_event_bytes} bytes for one line or "
+                    "event); reading stopped",
+                )
+                break
             # parser.overflowed: one SSE line passed the parser's line cap (sse.MAX_LINE).
             if nbytes > limits.max_bytes or parser.events_seen > limits.max_events or parser.overflowed:
                 abort.set()
                 _shutdown(holder.get("response"))
+                enc = next((v for k, v in exchange.headers.items() if k.lower() == "content-encoding"), "")
                 what = (
-                    f"{nbytes} bytes (cap {limits.max_bytes})"
+                    f"{nbytes} bytes{f' after Content-Encoding {enc}' if enc else ''} (cap {limits.max_bytes})"
                     if nbytes > limits.max_bytes
                     else f"{parser.events_seen} events (cap {limits.max_events})"
                     if not parser.overflowed
@@ -191,7 +235,16 @@ def drive(
                     "cap", f"the response exceeded the size cap: {what}; reading stopped"
                 )
                 break
+        elif kind == "over":
+            abort.set()
+            _shutdown(holder.get("response"))
+            how = f" after Content-Encoding {', '.join(item[1])}" if item[1] else ""
+            exchange.transport_error = TransportError(
+                "cap", f"the response exceeded the size cap: more than {limits.max_bytes} bytes{how} (cap {limits.max_bytes}); reading stopped"
+            )
+            break
         else:
             exchange.transport_error = _describe(item[1], url)
             break
+    bound_exchange(exchange)
     return exchange

@@ -11,6 +11,8 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any
 
+from conformance._safety import cap_finding_text, cap_value
+
 __all__ = ["PROFILES", "Chunk", "Exchange", "Finding", "Outcome", "Severity", "TransportError"]
 
 PROFILES = ("openai", "open-responses", "lenient", "strict")
@@ -44,6 +46,10 @@ class Finding:
     expected: Any = None
     actual: Any = None
     repro: str | None = None
+
+    def __post_init__(self) -> None:  # hook (issue 13): a hostile proxy cannot flood any sink
+        self.message, self.raw = cap_finding_text(self.message, self.raw)
+        self.expected, self.actual = cap_value(self.expected), cap_value(self.actual)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -113,7 +119,7 @@ class Chunk:
     def from_json(cls, data: dict[str, Any]) -> Chunk:
         if "b64" in data:
             return cls(float(data["t_ms"]), base64.b64decode(data["b64"]))
-        return cls(float(data["t_ms"]), str(data["data"]).encode("utf-8"))
+        return cls(float(data["t_ms"]), str(data["data"]).encode("utf-8", "surrogatepass"))
 
 
 @dataclass

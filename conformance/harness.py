@@ -25,6 +25,8 @@ from urllib.parse import urlparse
 
 import httpx
 
+from conformance._crash import HARNESS_ERROR, harness_error_finding
+from conformance._secrets import remember_settings
 from conformance.cassette import (
     Cassette,
     CassetteError,
@@ -178,6 +180,7 @@ class Harness:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        remember_settings(settings)  # hook (issue 13): its secrets are redacted from every sink
         self.cassettes: list[Cassette] = []
         self.load_errors: list[CassetteError] = []
         self.upstream: FakeUpstream | None = None
@@ -439,16 +442,17 @@ class Harness:
 
     def _check(self, outcomes: dict[str, Outcome], exchange: Exchange, context: Context, select: Iterable[str] | None) -> None:
         s = self.settings
-        _merge(
-            outcomes,
-            run_checks(
+        try:
+            more = run_checks(
                 exchange,
                 profile=s.profile,
                 select=select or s.checks or None,
                 exclude=s.exclude_checks or None,
                 context=context,
-            ),
-        )
+            )
+        except Exception as exc:  # hook (issue 13): a harness bug on one exchange is a finding; the run goes on
+            more = {HARNESS_ERROR: Outcome([harness_error_finding(exc, exchange.cassette_id, exchange.turn)])}
+        _merge(outcomes, more)
 
     def run(self, cassette: Cassette, *, select: Iterable[str] | None = None) -> CassetteResult:
         """Run every turn of one cassette and every selected check on each exchange.

@@ -14,20 +14,45 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from rich.console import Console
+from rich.text import Text
 
 import conformance.report as _sinks
+from conformance._crash import (
+    EXIT_CLEAN,
+    EXIT_FINDINGS,
+    EXIT_HARNESS,
+    EXIT_USAGE,
+    HARNESS_ERROR,
+    crash_line,
+    harness_error_finding,
+    has_harness_error,
+)
 from conformance.cassette import Cassette
 from conformance.checks import REGISTRY, selected_checks
-from conformance.exceptions import CassetteError, OptionError
+from conformance.exceptions import CassetteError, OptionError, UserError
 from conformance.exchange import PROFILES, Outcome, Severity
 from conformance.expectations import Expectations, Judgement, Pair, Verdict, judge_all, updated
 from conformance.harness import Harness
 from conformance.options import OutputSettings, Settings
 from conformance.problems import forgive_known_problems, problems_json
 from conformance.report.sink import Output
+from conformance.report.terminal import safe
 from conformance.run_report import CassetteResult, CheckInfo, RunReport, Target, now
 
-__all__ = ["Pipeline", "build_report", "check_settings", "first_message", "pair_outcomes", "write_report"]
+__all__ = [
+    "Pipeline",
+    "build_report",
+    "check_settings",
+    "exit_code",
+    "first_message",
+    "guarded_run",
+    "pair_outcomes",
+    "write_report",
+]
+
+_HARNESS_INFO = CheckInfo(
+    "harness", "the harness itself failed on this exchange (a bug in responses-conformance)", (), Severity.ERROR
+)
 
 
 def _failing(outcome: Outcome, fail_on: Severity) -> bool:
@@ -61,6 +86,8 @@ def _catalog(check_ids: Iterable[str], profile: str) -> dict[str, CheckInfo]:
         spec = REGISTRY.get(check_id)
         if spec is not None:
             out[check_id] = CheckInfo(spec.group, spec.summary, spec.classes, spec.severity(profile))
+        elif check_id == HARNESS_ERROR:  # hook (issue 13): a harness bug is reported like a check
+            out[check_id] = _HARNESS_INFO
     return out
 
 
@@ -94,14 +121,66 @@ def build_report(
     return report
 
 
+def _sink_name(sink: object) -> str:
+    return f"{str(getattr(sink, '__module__', '') or 'report').rpartition('.')[2]} sink"
+
+
 def write_report(report: RunReport, out: Output) -> list[Path]:
-    """Hand the report to every registered sink; say which files they wrote."""
+    """Hand the report to every registered sink; say which files they wrote.
+
+    Each sink runs on its own (hook, issue 13): one that fails, whether it cannot write its file
+    or has a bug, is named and kept in ``report.sink_errors``, and the others still write.
+    """
     written: list[Path] = []
     for sink in _sinks.SINKS:
-        written += sink(report, out)
+        name = _sink_name(sink)
+        try:
+            written += sink(report, out)
+        except (OSError, UserError) as exc:
+            report.sink_errors.append((name, exc))
+            detail = str(exc)
+            if isinstance(exc, OSError) and exc.strerror:
+                detail = f"{exc.filename}: {exc.strerror}" if exc.filename else exc.strerror
+            out.console.print(Text(safe(f"error: the {name} could not write: {detail}"), style="bold red"), soft_wrap=True)
+        except Exception as exc:
+            report.sink_errors.append((name, exc))
+            out.console.print(Text(f"the {name} failed: " + crash_line(exc, name), style="bold red"), soft_wrap=True)
     for path in written:
         out.console.print(f"report written: {path}", highlight=False, soft_wrap=True)
     return written
+
+
+def exit_code(report: RunReport, console: Console) -> int:
+    """The run's exit code: 0 clean, 1 findings, 2 a report file not written, 3 a harness bug.
+
+    Hook (issue 13): exit codes tell who is broken; a harness bug (a ``harness.error`` finding, a
+    crashed sink) outranks everything, and the user is told so in one line.
+    """
+    crashed = [exc for _, exc in report.sink_errors if not isinstance(exc, (OSError, UserError))]
+    if has_harness_error(report.results):
+        console.print(
+            Text("internal error: the harness failed on some exchanges (see the harness.error findings); exit 3", style="bold red"),
+            soft_wrap=True,
+        )
+    if crashed or has_harness_error(report.results):
+        return EXIT_HARNESS
+    if report.sink_errors:
+        return EXIT_USAGE
+    return EXIT_CLEAN if report.ok else EXIT_FINDINGS
+
+
+def guarded_run(harness: Harness, cassette: Cassette) -> CassetteResult:
+    """``harness.run(cassette)``; a harness bug becomes a ``harness.error`` finding on that cassette.
+
+    Hook (issue 13): one cassette that trips a bug does not end the run; it exits 3 at the end.
+    """
+    try:
+        return harness.run(cassette)
+    except UserError:
+        raise
+    except Exception as exc:
+        finding = harness_error_finding(exc, cassette.id, 0)
+        return CassetteResult(cassette.id, [], {HARNESS_ERROR: Outcome([finding])}, error=finding.message)
 
 
 def _near(word: str, names: Iterable[str]) -> str:
@@ -194,7 +273,7 @@ class Pipeline:
         The harness sends each request in :meth:`Harness._exchange`; that is where a turn in
         flight is registered with the fake upstream before its request goes out.
         """
-        return self.harness.run(cassette)
+        return guarded_run(self.harness, cassette)  # hook (issue 13)
 
     def run_all(self) -> list[CassetteResult]:
         return [self.run_cassette(c) for c in self.cassettes]
@@ -216,9 +295,15 @@ class Pipeline:
         written: str | None = None
         exp = self.expectations
         if exp is not None and (results or o.update_expectations):
-            outcomes = pair_outcomes(results, o.fail_on)
+            # Hook (issue 13): a harness bug is never a known failure of the proxy.
+            outcomes = {p: v for p, v in pair_outcomes(results, o.fail_on).items() if p[1] != HARNESS_ERROR}
             if o.update_expectations and o.expectations:
-                new = {(r.cassette_id, c): first_message(out, o.fail_on) for r in results for c, out in r.outcomes.items()}
+                new = {
+                    (r.cassette_id, c): first_message(out, o.fail_on)
+                    for r in results
+                    for c, out in r.outcomes.items()
+                    if c != HARNESS_ERROR
+                }
                 exp = updated(exp, outcomes, reasons=new, target=target.name)
                 written = str(exp.save(o.expectations))
                 self.expectations = exp

@@ -47,6 +47,8 @@ from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 
+from conformance._safety import atomic_write, strict_json_dumps
+from conformance._secrets import SECRET_HEADERS, SECRET_QUERY, redact_doc
 from conformance.cassette import (
     Cassette,
     CassetteError,
@@ -75,18 +77,8 @@ __all__ = [
 
 RECORD_MODES = ("none", "once", "new_episodes", "all", "rewrite")
 REDACTED = "[redacted]"
-DEFAULT_REDACT_HEADERS = frozenset(
-    {
-        "authorization",
-        "proxy-authorization",
-        "api-key",
-        "x-api-key",
-        "x-goog-api-key",
-        "cookie",
-        "set-cookie",
-    }
-)
-DEFAULT_REDACT_QUERY = frozenset({"key", "api-key", "api_key", "apikey", "access_token", "token"})
+DEFAULT_REDACT_HEADERS = SECRET_HEADERS
+DEFAULT_REDACT_QUERY = SECRET_QUERY
 # Shapes of real credentials. Each is anchored so ordinary prose ("task-based") does not match.
 DEFAULT_SECRET_PATTERNS: tuple[tuple[str, str], ...] = (
     ("an OpenAI-style key (sk-…)", r"(?<![A-Za-z0-9])sk-[A-Za-z0-9_\-]{12,}"),
@@ -205,13 +197,13 @@ class Redactor:
 
 
 def write_json_safely(path: Path, doc: Any, redactor: Redactor) -> Path:
-    """Scan ``doc`` for secrets and write it atomically; raise :class:`SecretError` instead."""
+    """Redact known secret values, scan ``doc`` for secrets and write it atomically as strict JSON.
+
+    Raises :class:`SecretError` instead of writing when a key-shaped value remains.
+    """
+    doc = redact_doc(doc)
     redactor.check(doc, str(path))
-    text = json.dumps(doc, ensure_ascii=False, indent=2) + "\n"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, "utf-8")
-    tmp.replace(path)
+    atomic_write(path, strict_json_dumps(doc, indent=2) + "\n")
     return path
 
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from conformance._secrets import SECRET_HEADERS
 from conformance.exchange import Exchange, Finding, Outcome, Severity
 from conformance.expectations import Judgement, Pair, Verdict, judge
 
@@ -36,7 +37,7 @@ __all__ = [
 VERSION = "0.1.0"
 REPORT_FORMAT = 1
 SCHEMA_ID = "https://responses-conformance.dev/schemas/report.schema.json"
-_SECRET_HEADERS = frozenset({"authorization", "api-key", "x-api-key", "cookie", "proxy-authorization"})
+_SECRET_HEADERS = SECRET_HEADERS  # hook (issue 13): one list of credential names
 
 
 def now() -> str:
@@ -199,6 +200,8 @@ class RunReport:
     # issue 10: the findings grouped into problems (conformance.problems.problems_json), set by
     # the report builder (conformance.pipeline.build_report); None: not grouped
     problems: list[dict[str, Any]] | None = None
+    # Hook (issue 13): sinks that failed in this run, (name, error); not part of the document.
+    sink_errors: list[tuple[str, BaseException]] = field(default_factory=list, compare=False, repr=False)
 
     def verdict(self, cassette_id: str, check_id: str, outcome: Outcome) -> Verdict:
         return self.verdicts.get((cassette_id, check_id)) or judge(

@@ -41,6 +41,8 @@ from urllib.parse import parse_qs, urlparse
 
 import httpx
 
+from conformance._safety import loads_bounded
+from conformance._secrets import SECRET_HEADERS, redact_doc, redact_text
 from conformance.cassette import Cassette, Interaction, Turn, chat_message_text
 from conformance.expected import chat_completion_body, expect
 from conformance.http_server import (
@@ -58,7 +60,7 @@ MAX_REQUEST_BYTES = 16 * 1024 * 1024
 _IN_FLIGHT_TTL = 900.0  # seconds; a registration its harness never closed (the process died) expires
 _CONTROL = "/__conformance/"
 _CUT_GRACE = 0.2  # seconds between the last chunk and a cassette's connection cut
-REDACTED_HEADERS = frozenset({"authorization", "api-key", "x-api-key", "cookie", "proxy-authorization"})
+REDACTED_HEADERS = SECRET_HEADERS  # hook (issue 13): one list of credential names, see conformance._secrets
 
 
 @dataclass
@@ -276,14 +278,14 @@ class _Handler(HarnessHandler):
             self._json(exc.status, _error(exc.message, "invalid_request_error"))
             return
         try:
-            body: Any = json.loads(raw) if raw else None
-        except (json.JSONDecodeError, UnicodeDecodeError):
+            body: Any = loads_bounded(raw) if raw else None  # hook (issue 13): depth-limited
+        except (ValueError, UnicodeDecodeError):
             body = raw.decode("utf-8", "replace")
         if url.path.startswith(_CONTROL):
             self._control(url.path[len(_CONTROL) :], parse_qs(url.query), body)
             return
-        headers = {k: ("[redacted]" if k.lower() in REDACTED_HEADERS else v) for k, v in self.headers.items()}
-        entry = UpstreamLogEntry(0, time.time(), "POST", url.path, headers, body)
+        headers = {k: ("[redacted]" if k.lower() in REDACTED_HEADERS else redact_text(v)) for k, v in self.headers.items()}
+        entry = UpstreamLogEntry(0, time.time(), "POST", url.path, headers, redact_doc(body, values_only=True))  # hook (issue 13)
         if not url.path.endswith("/chat/completions"):
             entry.diagnosis = f"the fake upstream only answers POST .../chat/completions, not {url.path}"
             self._log(entry)

@@ -1,13 +1,13 @@
 """``check FILE``, ``cassette from-capture FILE…`` and ``cassettes lint DIR…``: work offline.
 
 Exit codes: 0 clean; 1 findings at or above ``--fail-on`` (``check``) or lint errors
-(``cassettes lint``); 2 the input cannot be used (one line saying why, never a traceback).
+(``cassettes lint``); 2 the input cannot be used (one line saying why, never a traceback) or a
+report file cannot be written; 3 the harness itself failed (a bug here: one line, a log file).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,13 +16,21 @@ from typing import Any
 from rich.console import Console
 from rich.text import Text
 
+from conformance._safety import atomic_write, strict_json_dumps
+from conformance._secrets import redact_doc
 from conformance.capture import CaptureError, cassette_from_capture, check_capture, load_capture
-from conformance.cassette import CassetteError, cassette_files, load_cassette, request_match_key
+from conformance.cassette import (
+    CassetteError,
+    load_cassette,
+    request_match_key,
+    scan_cassette_files,
+)
 from conformance.exchange import PROFILES, Severity
 from conformance.options import OutputSettings
-from conformance.pipeline import build_report, write_report
+from conformance.pipeline import build_report, exit_code, write_report
 from conformance.recorder import Redactor, SecretError, write_json_safely
 from conformance.report.sink import Output
+from conformance.report.terminal import safe
 from conformance.run_report import Target
 
 __all__ = ["LintProblem", "lint", "register"]
@@ -73,7 +81,7 @@ def register(sub: Any) -> dict[str, Callable[[argparse.Namespace, Console], int]
 
 
 def _error(console: Console, message: str) -> int:
-    console.print(Text(f"error: {message}", style="bold red"), soft_wrap=True)
+    console.print(Text(safe(f"error: {message}"), style="bold red"), soft_wrap=True)
     return 2
 
 
@@ -98,10 +106,12 @@ def _check(args: argparse.Namespace, console: Console) -> int:
         console.print(Text(f"skipped {len(ids)}: {', '.join(ids)} ({reason})", style="dim"), soft_wrap=True)
     if args.json:
         try:
-            Path(args.json).write_text(json.dumps(result.to_json(), indent=2, ensure_ascii=False) + "\n", "utf-8")
+            doc = redact_doc(result.to_json())
+            atomic_write(args.json, strict_json_dumps(doc, indent=2, note_key="json_notes") + "\n")
         except OSError as exc:
             return _error(console, f"cannot write {args.json}: {exc.strerror or exc}")
-    return 1 if result.failing(threshold) else 0
+    code = exit_code(report, console)  # hook (issue 13): 2 a sink could not write, 3 a harness bug
+    return code if code > 1 else (1 if result.failing(threshold) else 0)
 
 
 def _from_capture(args: argparse.Namespace, console: Console) -> int:
@@ -142,7 +152,9 @@ def lint(paths: Sequence[str | Path], redactor: Redactor | None = None) -> tuple
     problems: list[LintProblem] = []
     ids: dict[str, str] = {}
     keys: dict[str, tuple[str, int]] = {}
-    files = cassette_files(paths)
+    files, scan_problems = scan_cassette_files(paths)
+    for err in scan_problems:
+        problems.append(LintProblem("error", str(err).split(": ", 1)[0], str(err).split(": ", 1)[-1]))
     for path in files:
         where = str(path)
         try:

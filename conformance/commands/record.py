@@ -15,6 +15,8 @@ from typing import Any
 
 from rich.console import Console
 
+from conformance._listen import listen_problem
+from conformance._secrets import remember_url
 from conformance.cassette import Cassette, load_cassettes
 from conformance.recorder import RECORD_MODES, Recorder, Redactor
 
@@ -61,6 +63,7 @@ def register(sub: Any) -> dict[str, Callable[[argparse.Namespace, Console], int]
     p.add_argument("--redact-header", action="append", default=[], metavar="NAME", help="also replace this header's value (repeatable)")
     p.add_argument("--redact-query", action="append", default=[], metavar="NAME", help="also replace this query parameter's value (repeatable)")
     p.add_argument("--redact-pattern", action="append", default=[], metavar="REGEX", help="also refuse to write values matching this regular expression (repeatable)")
+    p.add_argument("--allow-remote", action="store_true", help="allow --listen/--chat-listen on a non-loopback address (the recorder then forwards anyone's requests with your upstream's answers)")
     p.add_argument("--duration", type=float, metavar="SECONDS", help="stop after this many seconds (default: run until interrupted)")
     return {"record": _record}
 
@@ -72,6 +75,12 @@ def _record(args: argparse.Namespace, console: Console) -> int:
     if args.chat_upstream and not args.responses:
         say("error: --chat-upstream records the upstream leg next to a client leg; use it with --responses")
         return 2
+    problem = listen_problem([args.listen[0], args.chat_listen[0]], args.allow_remote, say)  # hook (issue 13)
+    if problem:
+        say(f"error: {problem}")
+        return 2
+    for url in (args.upstream, args.chat_upstream):
+        remember_url(url)  # hook (issue 13): a key in the upstream URL is redacted by value
     try:
         redactor = Redactor.with_extra(args.redact_header, args.redact_query, args.redact_pattern)
     except ValueError as exc:

@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from conformance._report_safety import prepare_report
+from conformance._safety import atomic_write, strict_json_dumps
 from conformance.exceptions import ReportError
 from conformance.report.sink import Output
 from conformance.run_report import (
@@ -44,12 +46,9 @@ def write(report: RunReport, out: Output) -> list[Path]:
 
 
 def write_report(path: str | Path, report: Mapping[str, Any]) -> Path:
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_name(p.name + ".tmp")
-    tmp.write_text(json.dumps(report, ensure_ascii=False, indent=1) + "\n", "utf-8")
-    tmp.replace(p)
-    return p
+    # Hook (issue 13): secrets redacted, strict JSON (NaN as strings, noted), atomic.
+    doc = prepare_report(report)
+    return atomic_write(path, strict_json_dumps(doc, indent=1, note_key="json_notes") + "\n")
 
 
 def load_report(path: str | Path) -> dict[str, Any]:

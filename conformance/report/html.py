@@ -18,6 +18,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from conformance._report_safety import prepare_report
+from conformance._safety import atomic_write
 from conformance.exchange import Chunk, Finding
 from conformance.report.problems_html import PROBLEMS_CSS, grid_html, problems_html
 from conformance.report.sink import Output
@@ -161,10 +163,8 @@ def render_html(report: Mapping[str, Any]) -> str:
 
 
 def write_html(path: str | Path, report: Mapping[str, Any]) -> Path:
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    p.write_text(render_html(report), "utf-8")
-    return p
+    # Hook (issue 13): secrets redacted, written atomically (any string survives: see atomic_write).
+    return atomic_write(path, render_html(prepare_report(report)))
 
 
 def write(report: RunReport, out: Output) -> list[Path]:

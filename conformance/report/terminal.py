@@ -16,10 +16,12 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from conformance._safety import terminal_text
+from conformance._secrets import redact_text
 from conformance.checks import REGISTRY
 from conformance.exchange import Finding, Severity
 
-__all__ = ["format_finding", "render_report"]
+__all__ = ["format_finding", "render_report", "safe"]
 
 _STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
 
@@ -48,7 +50,12 @@ def format_finding(f: Finding, *, repro: bool = True) -> str:
         lines.append(f"  actual:   {_short(f.actual)}")
     if repro and f.repro:
         lines.append(f"  repro:    {f.repro}")
-    return "\n".join(lines)
+    return safe("\n".join(lines))
+
+
+def safe(text: str) -> str:
+    """Hook (issue 13): proxy text as shown in a terminal: secrets hidden, escapes shown escaped."""
+    return terminal_text(redact_text(text))
 
 
 def _cell(outcomes: list[tuple[str | None, list[Finding]]]) -> Text:
@@ -75,13 +82,13 @@ def render_report(
     """Print the summary table and the failures of a run (``results``: CassetteResult objects)."""
     groups = sorted({spec.group for spec in REGISTRY.values()})
     title = f"Responses conformance — {target} (profile {profile})" if target else "Responses conformance"
-    table = Table(title=title, title_justify="left", show_lines=False)
+    table = Table(title=Text(safe(title)), title_justify="left", show_lines=False)
     table.add_column("cassette", no_wrap=True)
     for g in groups:
         table.add_column(g, justify="center")
     totals = {s: 0 for s in Severity}
     for result in results:
-        row: list[Text | str] = [result.cassette_id]
+        row: list[Text | str] = [Text(safe(result.cassette_id))]
         for g in groups:
             cell = [(o.skipped, o.findings) for cid, o in result.outcomes.items() if cid.split(".", 1)[0] == g]
             row.append(_cell(cell))
@@ -90,7 +97,7 @@ def render_report(
             totals[f.severity] += 1
     console.print(table)
     for err in load_errors:
-        console.print(Text(f"cassette error: {err}", style="bold red"))
+        console.print(Text(safe(f"cassette error: {err}"), style="bold red"))
     failures = [f for r in results for f in r.findings() if f.severity is not Severity.INFO]
     if failures and show_findings:
         console.rule("findings")

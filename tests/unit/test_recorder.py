@@ -121,10 +121,10 @@ def test_canary_secret_in_the_json_body_refuses_the_write(tmp_path: Path) -> Non
 
 def test_canary_secret_in_an_unnamed_query_parameter_refuses_the_write(tmp_path: Path) -> None:
     with ChatUpstream() as upstream, Recorder(upstream.url, tmp_path, on_event=lambda m: None) as rec:
-        assert post(rec.url + f"/chat/completions?sig={CANARY_QUERY}", CHAT).status_code == 200
+        assert post(rec.url + f"/chat/completions?blob={CANARY_QUERY}", CHAT).status_code == 200
     assert len(upstream.seen) == 1
     [error] = rec.errors
-    assert "$.provenance.upstream_requests[0].query.sig" in error
+    assert "$.provenance.upstream_requests[0].query.blob" in error
     assert_no_canary(tmp_path, CANARY_QUERY)
 
 

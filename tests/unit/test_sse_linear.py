@@ -165,8 +165,10 @@ def test_the_driver_stops_reading_at_a_line_over_the_cap(
             conn.sendall(block)
         stall(conn, 10)
 
+    # max_event_bytes (the driver's own cap on bytes without a completed event, 8 MiB by default)
+    # raised past the line, so that this test reaches the parser's line cap.
     limits = Limits(connect_timeout=2, first_byte_timeout=2.0, idle_timeout=5.0, total_timeout=20.0,
-                    max_bytes=64 * 1024 * 1024, max_events=50)
+                    max_bytes=64 * 1024 * 1024, max_events=50, max_event_bytes=64 * 1024 * 1024)
     ex = drive(raw_server(script).url, {"input": "x"}, limits=replace(limits))
     assert ex.transport_error is not None and ex.transport_error.kind == "cap"
     assert "SSE line longer than" in ex.transport_error.message
