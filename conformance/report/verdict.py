@@ -37,6 +37,7 @@ from conformance.problems import (
 )
 from conformance.report.grid import render_grid
 from conformance.report.sink import Output
+from conformance.report.terminal import safe
 from conformance.run_report import RunReport
 
 __all__ = ["gate_line", "render_verdict", "repro_dir", "repro_lines", "write", "write_repro_body"]
@@ -173,7 +174,8 @@ def render_verdict(
     ok = bool(summary["ok"])
 
     def say(text: str, style: str = "") -> None:
-        console.print(Text(text, style=style), overflow="fold", highlight=False)
+        # proxy text (reasons, messages, raw lines) is shown with secrets hidden and escapes escaped
+        console.print(Text(safe(text), style=style), overflow="fold", highlight=False)
 
     say(f"Responses conformance: {target['name']} · profile {report['profile']}", "bold")
     found = f"{_plural(findings, 'finding')} in {_plural(len(problems), 'problem')} ({_by_severity(problems)})"
@@ -191,7 +193,7 @@ def render_verdict(
     if gate is not None:
 
         def gate_say(text: str, style: str) -> None:  # gate lines are not wrapped: CI greps them
-            console.print(Text(text, style=style), soft_wrap=True, highlight=False)
+            console.print(Text(safe(text), style=style), soft_wrap=True, highlight=False)
 
         in_file = f" in {exp['file']}" if exp.get("file") else ""
         gate_say(
@@ -225,7 +227,7 @@ def render_verdict(
         head.append(f" {p.check_id}", style="bold")
         head.append(f" · {_plural(len(p.cassettes), 'cassette')} · {p.id}" + (" · known" if p.known else ""), style="dim")
         console.print(head, overflow="fold")
-        console.print(Text(" " * (width + 3) + p.reason), overflow="fold", highlight=False)
+        console.print(Text(" " * (width + 3) + safe(p.reason)), overflow="fold", highlight=False)
 
     shown = [p for p in problems if p.severity is not Severity.INFO][:detail_limit]
     for n, p in enumerate(shown, 1):

@@ -89,7 +89,7 @@ _UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
 def _worker(out: Path, caps: str, names: list[str], tmp: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "TMPDIR": str(tmp), "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "TMPDIR": str(tmp), "PYTHONPATH": str(ROOT), "COLUMNS": "1000"}
     return subprocess.Popen(
         [sys.executable, str(ROOT / "tests" / "hostile" / "worker.py"), str(out), caps, *names],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
