@@ -130,7 +130,7 @@ class _Builder:
         delta = choice.get("delta")
         if not isinstance(delta, dict):
             delta = _obj(choice.get("message"))
-        reasoning = delta.get("reasoning_content") or delta.get("reasoning")
+        reasoning = delta.get("reasoning_content") or delta.get("reasoning") or delta.get("thinking")
         if isinstance(reasoning, str) and reasoning:
             self.reasoning.append(reasoning)
         for key, out in (("content", self.text), ("refusal", self.refusal)):
@@ -156,6 +156,10 @@ class _Builder:
         key: tuple[str, Any]
         if isinstance(index, int) and not isinstance(index, bool):
             key = ("index", index)
+            known = self.calls.get(key)
+            if known is not None and call_id and known.id and call_id != known.id:
+                # A new id at a used index is a new call (backends that send every call at index 0).
+                self.calls = {(("reused", (index, len(self.calls))) if k == key else k): c for k, c in self.calls.items()}
         elif call_id:
             key = next((k for k, c in self.calls.items() if c.id == call_id), ("id", call_id))
         elif self.calls:
@@ -175,7 +179,14 @@ class _Builder:
             call.fragments.append(args)
 
     def tool_calls(self) -> list[ExpectedCall]:
-        ordered = sorted(self.calls.items(), key=lambda kv: (kv[0][0] != "index", kv[0][1] if kv[0][0] == "index" else 0))
+        def position(key: tuple[str, Any]) -> tuple[bool, int]:
+            if key[0] == "index":
+                return False, int(key[1])
+            if key[0] == "reused":
+                return False, int(key[1][0])
+            return True, 0
+
+        ordered = sorted(self.calls.items(), key=lambda kv: position(kv[0]))
         return [ExpectedCall(c.id, c.name, "".join(c.fragments)) for _, c in ordered]
 
 

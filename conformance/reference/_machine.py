@@ -221,7 +221,7 @@ class Machine:
     def _choice(self, choice: dict[str, Any]) -> None:
         delta = choice.get("delta")
         if isinstance(delta, dict):
-            reasoning = delta.get("reasoning_content") or delta.get("reasoning")
+            reasoning = delta.get("reasoning_content") or delta.get("reasoning") or delta.get("thinking")
             if isinstance(reasoning, str) and reasoning:
                 self._text("summary_text" if self.reasoning_events == "summary" else "reasoning_text", reasoning)
             for kind, key in (("output_text", "content"), ("refusal", "refusal")):
@@ -272,6 +272,10 @@ class Machine:
         key: tuple[str, Any]
         if isinstance(index, int) and not isinstance(index, bool):
             key = ("index", index)
+            known = self._calls.get(key)
+            if known is not None and call_id and known.id and call_id != known.id:
+                # A new id at a used index is a new call (backends that send every call at index 0).
+                self._calls = {(("reused", (index, len(self._calls))) if k == key else k): c for k, c in self._calls.items()}
         elif call_id:
             key = next((k for k, c in self._calls.items() if c.id == call_id), ("id", call_id))
         elif self._calls:

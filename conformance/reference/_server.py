@@ -175,7 +175,10 @@ def _edited(data: str, edits: Sequence[ChunkEdit]) -> str:
 
 
 def _pump(
-    machine: Machine, response: httpx.Response, edits: Sequence[ChunkEdit] = ()
+    machine: Machine,
+    response: httpx.Response,
+    edits: Sequence[ChunkEdit] = (),
+    reads: Sequence[Callable[[bytes], bytes]] = (),
 ) -> Iterator[list[dict[str, Any]]]:
     """Feed upstream SSE into the machine; yields event batches, ending with the terminal one."""
     parser = SSEParser()
@@ -185,6 +188,8 @@ def _pump(
             yield from _whole_completion(machine, response.read(), edits)
             return
         for raw in response.iter_bytes():
+            for read in reads:  # fault hook: byte-level rewrites of each network read
+                raw = read(raw)
             events = parser.feed(raw)
             for issue in parser.issues[seen_issues:]:
                 if issue.message.startswith("unknown SSE field `error`"):
@@ -470,7 +475,7 @@ class _Handler(BaseHTTPRequestHandler):
         wire = _Wire(self, bridge.hooks, bridge.stopping)
         wire.begin()
         if wire.send(machine.start()):
-            for events in _pump(machine, upstream, edits):
+            for events in _pump(machine, upstream, edits, [h.read for h in bridge.hooks if h.read]):
                 if not wire.send(events):
                     break
         wire.finish()
@@ -484,7 +489,7 @@ class _Handler(BaseHTTPRequestHandler):
     ) -> None:
         """A ``stream: false`` answer: the terminal response as one JSON body, or an error."""
         machine.start()
-        for _ in _pump(machine, upstream, edits):
+        for _ in _pump(machine, upstream, edits, [h.read for h in bridge.hooks if h.read]):
             pass
         terminal = machine.terminal
         if terminal is None:
