@@ -147,6 +147,11 @@ BACKENDS: dict[str, Backend] = {
             comments=(": OPENROUTER PROCESSING\n\n", ":\n\n"), role_every_delta=True,
         ),
         Backend(
+            "mlx", "catalog T2 (vmlx PR #244): id-only delta, the name split, vLLM-style envelope",
+            "mlx-community/Qwen3-Coder-30B-A3B-4bit",
+            tool_styles=("name_split", "id_only", "name_late", "standard"),
+        ),
+        Backend(
             "dashscope", "§7l (reasoning_content null, finish on content delta)", "qwen-plus",
             reasoning=("reasoning_content",), usage_modes=("separate",),
         ),
@@ -232,7 +237,8 @@ def _split(draw: Draw, s: str, max_pieces: int = 5) -> list[str]:
 
 def _name_pieces(draw: Draw, name: str) -> list[str]:
     """The name split so that no later piece equals what came before (the repeated-name rule)."""
-    pieces = _split(draw, name, 3)
+    cut = draw(st.integers(1, len(name) - 1))
+    pieces = [name[:cut], name[cut:]]
     so_far = ""
     for p in pieces:
         if so_far and p == so_far:
@@ -280,7 +286,7 @@ def _tool_calls(draw: Draw, backend: Backend, index_mode: str) -> list[ToolCall]
     for i in range(n):
         style = draw(st.sampled_from(styles))
         args = draw(_arguments())
-        empty_id = index_mode in ("index", "interleaved") and draw(st.booleans().map(lambda b: b and False))
+        empty_id = index_mode in ("index", "interleaved") and draw(st.integers(0, 15)) == 0
         call_id = "" if empty_id else id_format(i, rand)
         if style == "name_split" and len(names[i]) < 2:
             style = "standard"
@@ -335,7 +341,7 @@ def stream_contents(draw: Draw, backend: Backend) -> StreamContent:
         c.refusal = draw(st.lists(_TEXT, min_size=1, max_size=3))
     else:
         c.text = draw(st.lists(_TEXT, max_size=6))
-    if draw(st.integers(0, 2)) == 0:
+    if draw(st.booleans()):
         c.index_mode = draw(st.sampled_from(backend.index_modes))
         c.calls = draw(_tool_calls(backend, c.index_mode))
     finishes = list(backend.finishes)
@@ -435,6 +441,7 @@ _CHUNK_ID = {
     "dashscope": "chatcmpl-9f61858b-7204-4b9b-98cd-66ada377fe7d",
     "deepseek-r1-host": "3f0c2a51-7d6e-4b8a-9c1d-2e3f4a5b6c7d",
     "gateway": "",
+    "mlx": "chatcmpl-b5e1c2d3f4a54b6c8d7e9f0a1b2c3d4e",
 }
 
 
@@ -442,7 +449,7 @@ def _choice(b: Backend, delta: dict[str, Any] | None, finish: str | None) -> dic
     choice: dict[str, Any] = {"index": 0}
     if delta is not None:
         choice["delta"] = delta
-    if b.name in ("openai", "azure", "deepseek", "vllm", "dashscope"):
+    if b.name in ("openai", "azure", "deepseek", "vllm", "dashscope", "mlx"):
         choice["logprobs"] = None
     if b.name == "azure":
         choice["content_filter_results"] = {}

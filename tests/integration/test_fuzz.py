@@ -1,0 +1,72 @@
+"""``fuzz`` end to end on real HTTP: the clean reference bridge gives nothing, each fault of the
+tool-call, argument, text-integrity, usage and finish-reason classes is found within 300 examples
+and shrunk to a cassette of at most 10 chunks, which then replays as a normal cassette."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from conformance.cassette import load_cassette
+from conformance.cli import main
+from conformance.commands.fuzz import run_fuzz
+from conformance.reference import FAULTS
+
+pytestmark = pytest.mark.slow
+
+# fault -> the check its problem must be under
+FAULT_CHECK = {
+    "T2-first-name-fragment-only": "oracle.tool_calls",
+    "T4-argument-fragment-lost": "oracle.tool_calls",
+    "T4-cumulative-arguments": "integrity.arguments_concat",
+    "I3-call-id-reminted": "oracle.tool_calls",
+    "X2-upstream-text-lost": "oracle.text",
+    "X2-strip-done-text": "integrity.text_concat",
+    "X2-per-read-decoding": "oracle.text",
+    "U1-usage-dropped": "oracle.usage",
+    "F1-length-as-completed": "oracle.status",
+}
+
+
+def test_clean_reference_bridge_has_no_findings(tmp_path: Path) -> None:
+    report = run_fuzz(examples=150, seed=7, out=tmp_path / "found", database=None)
+    assert [p.message for p in report.problems] == []
+    assert report.examples == 150
+    assert report.exchanges >= 150
+    assert not (tmp_path / "found").exists()
+
+
+@pytest.mark.parametrize("fault", sorted(FAULT_CHECK))
+def test_fault_is_found_and_shrunk(tmp_path: Path, fault: str) -> None:
+    assert fault in FAULTS
+    report = run_fuzz(faults=[fault], examples=300, seed=1, out=tmp_path, database=None)
+    mine = [p for p in report.problems if p.check_id == FAULT_CHECK[fault]]
+    assert mine, [p.message for p in report.problems]
+    problem = min(mine, key=lambda p: p.first_seen)
+    assert problem.first_seen <= 300
+    assert problem.cassette is not None and problem.cassette.exists()
+    assert problem.chunks <= 10, problem.cassette.read_text()
+    assert problem.replayed is True
+    cassette = load_cassette(problem.cassette)
+    assert cassette.provenance["source"] == "generated"
+    assert cassette.provenance["problem"]["check_id"] == FAULT_CHECK[fault]
+    assert cassette.provenance["seed"] == 1
+
+
+def test_cli_exit_codes_and_report(tmp_path: Path) -> None:
+    out = tmp_path / "found"
+    args = ["fuzz", "--examples", "40", "--seed", "3", "--out", str(out), "--no-database"]
+    assert main([*args, "--json", str(tmp_path / "clean.json")]) == 0
+    assert json.loads((tmp_path / "clean.json").read_text())["problems"] == []
+    assert main([*args, "--reference-fault", "U1-usage-dropped", "--json", str(tmp_path / "r.json")]) == 1
+    data = json.loads((tmp_path / "r.json").read_text())
+    assert {p["check_id"] for p in data["problems"]} == {"oracle.usage"}
+    assert sorted(p.name for p in out.iterdir()) == sorted(Path(p["cassette"]).name for p in data["problems"])
+
+
+def test_cli_bad_target_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["fuzz", "--examples", "1", "--proxy-url", "http://127.0.0.1:9", "--no-database"]) == 2
+    assert main(["fuzz", "--examples", "1", "--reference-fault", "no-such-fault", "--no-database"]) == 2
+    assert "Traceback" not in capsys.readouterr().out
