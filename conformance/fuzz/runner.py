@@ -19,6 +19,7 @@ import contextlib
 import hashlib
 import json
 import re
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable
@@ -37,6 +38,11 @@ from conformance._model import Finding, Severity
 from conformance.cassette import CassetteError, load_cassette
 from conformance.fuzz.strategies import Scenario, cassette_document, scenarios, to_cassette
 from conformance.harness import CassetteResult, Harness, HarnessError, Settings
+
+if sys.version_info >= (3, 11):
+    from builtins import BaseExceptionGroup
+else:  # pragma: no cover - hypothesis depends on the backport there
+    from exceptiongroup import BaseExceptionGroup
 
 __all__ = ["FuzzConfig", "FuzzReport", "HarnessError", "Problem", "fuzz", "normalise_reason", "problem_id"]
 

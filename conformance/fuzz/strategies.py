@@ -15,6 +15,7 @@ reads, a cut inside every multi-byte character, random cut points).
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -630,7 +631,7 @@ def reads(draw: Draw, frames: list[str]) -> tuple[str, list[bytes]]:
         mode = "random"
         cuts.update(draw(st.lists(st.integers(1, max(1, len(body) - 1)), max_size=8)))
     edges = [0, *sorted(c for c in cuts if 0 < c < len(body)), len(body)]
-    return mode, [body[a:z] for a, z in zip(edges, edges[1:], strict=False) if z > a]
+    return mode, [body[a:z] for a, z in itertools.pairwise(edges) if z > a]
 
 
 @st.composite

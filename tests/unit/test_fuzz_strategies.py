@@ -11,7 +11,14 @@ from hypothesis import strategies as st
 
 from conformance.cassette import Interaction
 from conformance.fuzz.runner import normalise_reason, problem_id
-from conformance.fuzz.strategies import BACKENDS, GeneratedStream, reads, scenarios, streams, to_cassette
+from conformance.fuzz.strategies import (
+    BACKENDS,
+    GeneratedStream,
+    reads,
+    scenarios,
+    streams,
+    to_cassette,
+)
 from conformance.oracle import expect
 
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck), database=None)
