@@ -29,9 +29,10 @@ def types(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Checking throughput in events/s over growing synthetic streams (one core)."""
-    session.install("-e", ".")
+    """Checking throughput in events/s over growing synthetic streams (one core); fuzz exchanges/s."""
+    session.install("-e", ".[fuzz]")
     session.run("python", "benchmarks/bench_checks.py", *session.posargs)
+    session.run("python", "benchmarks/bench_fuzz.py")
 
 
 @nox.session

@@ -10,18 +10,19 @@ import argparse
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
 
 from conformance.checks import PROFILES
 from conformance.driver import Limits
-from conformance.fuzz.runner import FuzzConfig, FuzzReport, fuzz
-from conformance.fuzz.strategies import BACKENDS
 from conformance.harness import HarnessError, Settings
 
-__all__ = ["register", "run_fuzz"]
+if TYPE_CHECKING:
+    from conformance.fuzz.runner import FuzzReport
+
+__all__ = ["assert_no_problems", "register", "run_fuzz"]
 
 # Generated streams are small: a stuck exchange must not hold a campaign for the default minutes.
 FUZZ_LIMITS = Limits(connect_timeout=5, first_byte_timeout=10, idle_timeout=5, total_timeout=30, max_bytes=8_000_000, max_events=20_000)
@@ -48,7 +49,7 @@ def register(sub: Any) -> dict[str, Callable[[argparse.Namespace, Console], int]
     f.add_argument("--seed", type=int, default=0, metavar="S", help="hypothesis seed (default 0)")
     f.add_argument("--out", default="cassettes/found", metavar="DIR", help="where shrunk cassettes go (default cassettes/found)")
     f.add_argument("--time-budget", type=float, default=None, metavar="SECONDS", help="stop generating after this long")
-    f.add_argument("--backend", choices=sorted(BACKENDS), help="only imitate this backend")
+    f.add_argument("--backend", metavar="NAME", help="only imitate this backend (openai, azure, deepseek, vllm, ollama, ...)")
     f.add_argument("--profile", choices=PROFILES, default="openai", help="which rules apply and how severe")
     f.add_argument("--database", default=".hypothesis/conformance-fuzz", metavar="DIR", help="hypothesis example database (replays earlier failures first)")
     f.add_argument("--no-database", action="store_true", help="do not read or write the example database")
@@ -73,7 +74,17 @@ def run_fuzz(
     api_key: str | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> FuzzReport:
-    """One campaign; the pytest option and the CLI both call this. Raises HarnessError."""
+    """One campaign; the pytest option and the CLI both call this. Raises HarnessError.
+
+    hypothesis is imported here, not at CLI start: it is only needed to fuzz (extra ``[fuzz]``).
+    """
+    try:
+        from conformance.fuzz.runner import FuzzConfig, fuzz
+        from conformance.fuzz.strategies import BACKENDS
+    except ImportError as exc:
+        raise HarnessError(f"fuzz needs hypothesis ({exc}): pip install 'responses-conformance[fuzz]'") from None
+    if backend is not None and backend not in BACKENDS:
+        raise HarnessError(f"unknown --backend {backend!r}; known: {', '.join(sorted(BACKENDS))}")
     settings = Settings(
         proxy_url=proxy_url,
         proxy_cmd=proxy_cmd,
@@ -148,3 +159,13 @@ def _command(args: argparse.Namespace, console: Console) -> int:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(report.to_json(), indent=2, ensure_ascii=False) + "\n", "utf-8")
     return 1 if report.problems else 0
+
+
+def assert_no_problems(**kwargs: Any) -> FuzzReport:
+    """For a pytest test (or the plugin's ``--conformance-fuzz N`` item): run :func:`run_fuzz`
+    with these keyword arguments and fail with one line per problem and its shrunk cassette."""
+    report = run_fuzz(**kwargs)
+    if report.problems:
+        lines = [f"{p.id}: {p.message[:200]} -> {p.cassette}" for p in report.problems]
+        raise AssertionError(f"fuzz found {len(report.problems)} problem(s) in {report.examples} examples:\n" + "\n".join(lines))
+    return report

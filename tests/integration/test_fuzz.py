@@ -11,7 +11,7 @@ import pytest
 
 from conformance.cassette import load_cassette
 from conformance.cli import main
-from conformance.commands.fuzz import run_fuzz
+from conformance.commands.fuzz import assert_no_problems, run_fuzz
 from conformance.reference import FAULTS
 
 pytestmark = pytest.mark.slow
@@ -70,3 +70,10 @@ def test_cli_bad_target_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["fuzz", "--examples", "1", "--proxy-url", "http://127.0.0.1:9", "--no-database"]) == 2
     assert main(["fuzz", "--examples", "1", "--reference-fault", "no-such-fault", "--no-database"]) == 2
     assert "Traceback" not in capsys.readouterr().out
+
+
+def test_assert_no_problems_for_pytest(tmp_path: Path) -> None:
+    report = assert_no_problems(examples=20, seed=5, out=tmp_path, database=None)
+    assert report.examples == 20
+    with pytest.raises(AssertionError, match="oracle.status"):
+        assert_no_problems(faults=["F1-length-as-completed"], examples=120, seed=1, out=tmp_path, database=None)
