@@ -100,6 +100,7 @@ def _diagnose(state: _State, body: Any, key: str | None) -> str:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # each chunk leaves at once, not after the peer's delayed ACK
     server_version = "responses-conformance-upstream/1"
     state: _State
 

@@ -363,6 +363,7 @@ class _Wire:
 
 
 class _Handler(BaseHTTPRequestHandler):
+    disable_nagle_algorithm = True  # each event leaves at once, not after the peer's delayed ACK
     protocol_version = "HTTP/1.1"
     server: _Server
     answered = False  # set once a status line is sent, so a late bug cannot send a second one

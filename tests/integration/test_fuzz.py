@@ -75,5 +75,5 @@ def test_cli_bad_target_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
 def test_assert_no_problems_for_pytest(tmp_path: Path) -> None:
     report = assert_no_problems(examples=20, seed=5, out=tmp_path, database=None)
     assert report.examples == 20
-    with pytest.raises(AssertionError, match="oracle.status"):
+    with pytest.raises(AssertionError, match=r"oracle\.status"):
         assert_no_problems(faults=["F1-length-as-completed"], examples=120, seed=1, out=tmp_path, database=None)

@@ -70,7 +70,11 @@ def test_the_oracle_reads_back_the_tool_calls(s: GeneratedStream) -> None:
 @FAST
 @given(scenarios())
 def test_scenarios_are_valid_cassettes(sc: object) -> None:
-    cassette = to_cassette(sc, "fuzz-test", "fuzz test prompt")  # type: ignore[arg-type]
+    cassette = to_cassette(sc, "fuzz-test", "fuzz test prompt", validate=True)  # type: ignore[arg-type]
+    fast = to_cassette(sc, "fuzz-test", "fuzz test prompt")  # type: ignore[arg-type]
+    assert [(t.match_key, t.request, [(i.status, i.chunks, i.end) for i in t.upstream]) for t in fast.turns] == [
+        (t.match_key, t.request, [(i.status, i.chunks, i.end) for i in t.upstream]) for t in cassette.turns
+    ]
     assert cassette.provenance["source"] == "generated"
     assert cassette.turns[0].match_key == "fuzz test prompt"
     assert 1 <= len(cassette.turns) <= 2
