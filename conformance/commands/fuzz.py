@@ -49,6 +49,7 @@ def register(sub: Any) -> dict[str, Callable[[argparse.Namespace, Console], int]
     f.add_argument("--seed", type=int, default=0, metavar="S", help="hypothesis seed (default 0)")
     f.add_argument("--out", default="cassettes/found", metavar="DIR", help="where shrunk cassettes go (default cassettes/found)")
     f.add_argument("--time-budget", type=float, default=None, metavar="SECONDS", help="stop generating after this long")
+    f.add_argument("--shrink-seconds", type=float, default=120.0, metavar="S", help="cap on shrinking time per round (default 120)")
     f.add_argument("--backend", metavar="NAME", help="only imitate this backend (openai, azure, deepseek, vllm, ollama, ...)")
     f.add_argument("--profile", choices=PROFILES, default="openai", help="which rules apply and how severe")
     f.add_argument("--database", default=".hypothesis/conformance-fuzz", metavar="DIR", help="hypothesis example database (replays earlier failures first)")
@@ -73,6 +74,7 @@ def run_fuzz(
     responses_path: str = "/responses",
     api_key: str | None = None,
     progress: Callable[[str], None] | None = None,
+    shrink_seconds: float = 120.0,
 ) -> FuzzReport:
     """One campaign; the pytest option and the CLI both call this. Raises HarnessError.
 
@@ -104,6 +106,7 @@ def run_fuzz(
         database=Path(database) if database else None,
         backend=backend,
         progress=progress,
+        shrink_seconds=shrink_seconds,
     )
     return fuzz(config)
 
@@ -148,6 +151,7 @@ def _command(args: argparse.Namespace, console: Console) -> int:
             upstream_port=args.upstream_port,
             responses_path=args.responses_path,
             api_key=args.api_key,
+            shrink_seconds=args.shrink_seconds,
             progress=lambda line: console.print(line, highlight=False, soft_wrap=True),
         )
     except (HarnessError, ValueError) as exc:

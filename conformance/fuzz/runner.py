@@ -22,7 +22,7 @@ import re
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -127,6 +127,7 @@ class FuzzConfig:
     database: Path | None = Path(".hypothesis/conformance-fuzz")
     backend: str | None = None
     max_rounds: int = 20
+    shrink_seconds: float = 120.0
     progress: Callable[[str], None] | None = None
 
 
@@ -286,6 +287,23 @@ def _flatten(exc: BaseException) -> Iterable[BaseException]:
         yield exc
 
 
+@contextlib.contextmanager
+def _shrink_limit(seconds: float) -> Iterator[None]:
+    """Cap hypothesis's shrinking time per round (its own cap is 300 s; an internal knob, so a
+    hypothesis without it just keeps its default)."""
+    from hypothesis.internal.conjecture import engine
+
+    old = getattr(engine, "MAX_SHRINKING_SECONDS", None)
+    if old is None:
+        yield
+        return
+    engine.MAX_SHRINKING_SECONDS = max(1, int(seconds))  # type: ignore[attr-defined]
+    try:
+        yield
+    finally:
+        engine.MAX_SHRINKING_SECONDS = old  # type: ignore[attr-defined]
+
+
 def fuzz(config: FuzzConfig, harness: Harness | None = None) -> FuzzReport:
     """Run one campaign; raises :class:`HarnessError` only when the target cannot be run at all."""
     own = harness is None
@@ -322,8 +340,12 @@ def fuzz(config: FuzzConfig, harness: Harness | None = None) -> FuzzReport:
                 print_blob=False,
             )(test)
             test = hypothesis_seed(config.seed + round_no)(test)
+            shrink = config.shrink_seconds
+            if campaign.deadline is not None:
+                shrink = min(shrink, max(1.0, campaign.deadline - time.monotonic()))
             try:
-                test()
+                with _shrink_limit(shrink):
+                    test()
             except Flaky as exc:
                 report.flaky.append(str(exc).split("\n", 1)[0][:300])
             except (FuzzProblem, BaseExceptionGroup) as exc:
