@@ -165,6 +165,8 @@ def _problems_of(result: CassetteResult) -> list[tuple[str, Finding]]:
     """(problem id, first finding) of each distinct failing rule in a result, in a stable order."""
     seen: dict[str, Finding] = {}
     for f in result.failing():
+        if f.message.removeprefix("[non-stream] ").startswith("… and "):
+            continue  # a check's "and N more like the above" tail, not a problem of its own
         pid = problem_id(f.check_id, normalise_reason(f.message))
         seen.setdefault(pid, f)
     if result.error:
