@@ -319,12 +319,16 @@ def fuzz(config: FuzzConfig, harness: Harness | None = None) -> FuzzReport:
     database = _database(config)
     try:
         for round_no in range(config.max_rounds):
+            # Later rounds: new problems while examples remain, then one round per batch of
+            # problems seen but not yet shrunk (each was second to another one in its example).
             remaining = config.examples - campaign.calls_before - campaign.calls
-            if remaining <= 0:
+            unsaved = [p for p in campaign.problems.values() if p.cassette is None]
+            if remaining <= 0 and not unsaved:
                 break
             if campaign.over_budget():
                 report.stopped = "time budget"
                 break
+            remaining = remaining if remaining > 0 else min(config.examples, 100)
             report.rounds = round_no + 1
             campaign.calls_before += campaign.calls
             campaign.calls = 0
@@ -357,8 +361,8 @@ def fuzz(config: FuzzConfig, harness: Harness | None = None) -> FuzzReport:
                     elif not isinstance(inner, FuzzProblem):
                         raise
             saved = {pid for pid, p in campaign.problems.items() if p.cassette is not None}
-            if saved == known and campaign.calls >= remaining:
-                break
+            if saved == known and campaign.calls_before + campaign.calls >= config.examples:
+                break  # a round without progress after the budget: what is left does not reproduce
         else:
             report.stopped = "rounds"
     finally:

@@ -721,7 +721,7 @@ _fault("I3-call-id-reminted", {"oracle.tool_calls"},
        upstream=_remint_call_ids)
 _fault("F1-length-as-completed", {"oracle.status"},
        "Maps finish_reason length to a completed response.", upstream=_length_as_stop)
-_fault("X2-per-read-decoding", {"oracle.text", "nonstream.matches_stream"},
+_fault("X2-per-read-decoding", {"oracle.text"},
        "Decodes each upstream network read as UTF-8 on its own: a character split across reads becomes U+FFFD.",
        read=_decode_read_alone)
 _fault("U1-usage-dropped", {"oracle.usage"},
