@@ -175,6 +175,14 @@ def _problems_of(result: CassetteResult) -> list[tuple[str, Finding]]:
     return sorted(seen.items())
 
 
+def _classes(check_id: str) -> list[str]:
+    """The catalog bug classes of a check (the found cassette's tags)."""
+    from conformance.checks import REGISTRY
+
+    spec = REGISTRY.get(check_id)
+    return list(spec.classes) if spec is not None else []
+
+
 def _chunks(doc: dict[str, Any]) -> int:
     return sum(len(i["chunks"]) for t in doc["turns"] for i in t["upstream"])
 
@@ -241,6 +249,7 @@ class _Campaign:
                 "target": _target_name(self.config.settings),
                 "notes": f"shrunk by hypothesis; reads: {scenario.stream.read_mode}",
             },
+            tags=_classes(finding.check_id),
         )
         problem.chunks = _chunks(doc)
         out = self.config.out_dir

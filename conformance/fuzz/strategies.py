@@ -15,6 +15,7 @@ reads, a cut inside every multi-byte character, random cut points).
 
 from __future__ import annotations
 
+import base64
 import itertools
 import json
 from collections.abc import Callable
@@ -713,14 +714,12 @@ def scenarios(draw: Draw, backend: str | None = None) -> Scenario:
 
 
 def _interaction(s: GeneratedStream) -> dict[str, Any]:
-    chunks = []
-    for data in s.reads:
+    chunks: list[dict[str, Any]] = []
+    for n, data in enumerate(s.reads):  # 1 ms apart: strictly increasing, as recorded reads are
         try:
-            chunks.append({"t_ms": 0, "data": data.decode("utf-8")})
+            chunks.append({"t_ms": n, "data": data.decode("utf-8")})
         except UnicodeDecodeError:
-            import base64
-
-            chunks.append({"t_ms": 0, "b64": base64.b64encode(data).decode("ascii")})
+            chunks.append({"t_ms": n, "b64": base64.b64encode(data).decode("ascii")})
     out: dict[str, Any] = {"status": s.status, "headers": dict(s.headers), "chunks": chunks}
     if s.end != "clean":
         out["end"] = s.end
@@ -736,7 +735,11 @@ def _input(prompt: str, shape: int) -> Any:
 
 
 def cassette_document(
-    scenario: Scenario, cassette_id: str, prompt: str, provenance: dict[str, Any] | None = None
+    scenario: Scenario,
+    cassette_id: str,
+    prompt: str,
+    provenance: dict[str, Any] | None = None,
+    tags: list[str] | None = None,
 ) -> dict[str, Any]:
     """The cassette JSON of a scenario, with ``prompt`` as the (unique) upstream match key."""
     s = scenario.stream
@@ -753,6 +756,7 @@ def cassette_document(
     prov: dict[str, Any] = {
         "source": "generated",
         "backend": s.backend,
+        "model": b.model or "conformance-model",
         "based_on": f"shared/upstream-shapes.md {b.based_on}; conformance.fuzz strategies",
         "notes": f"reads: {s.read_mode}",
     }
@@ -761,7 +765,7 @@ def cassette_document(
         "format": 1,
         "id": cassette_id,
         "description": f"Generated {s.backend} stream ({len(s.frames)} SSE frames in {len(s.reads)} reads).",
-        "tags": [],
+        "tags": sorted(set(tags or [])),
         "provenance": prov,
         "turns": turns,
     }
@@ -778,7 +782,7 @@ def to_cassette(
     turns = []
     for n, (turn, stream) in enumerate(zip(doc["turns"], [scenario.stream, scenario.follow_up], strict=False)):
         assert stream is not None
-        interaction = Interaction(stream.status, dict(stream.headers), [(0.0, r) for r in stream.reads], stream.end)
+        interaction = Interaction(stream.status, dict(stream.headers), [(float(n), r) for n, r in enumerate(stream.reads)], stream.end)
         turns.append(Turn(n, turn["request"], [interaction], request_match_key(turn["request"])))
     return Cassette(doc["id"], doc["description"], [], dict(doc["provenance"]), turns, raw=doc)
 
