@@ -21,7 +21,7 @@ from conformance.fuzz.strategies import (
 )
 from conformance.oracle import expect
 
-FAST = settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+FAST = settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck), database=None)
 
 
 def _expected(s: GeneratedStream) -> tuple[str, str, str]:
@@ -84,7 +84,7 @@ def test_every_shape_is_generated() -> None:
     """The strategies reach each fragmentation, read mode, usage placement, finish and backend."""
     seen: Counter[str] = Counter()
 
-    @settings(max_examples=1500, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+    @settings(max_examples=1200, deadline=None, suppress_health_check=list(HealthCheck), database=None, derandomize=True)
     @given(streams())
     def collect(s: GeneratedStream) -> None:
         c = s.content
