@@ -343,7 +343,7 @@ def stream_contents(draw: Draw, backend: Backend) -> StreamContent:
         c.refusal = draw(st.lists(_TEXT, min_size=1, max_size=3))
     else:
         c.text = draw(st.lists(_TEXT, max_size=6))
-    if draw(st.booleans()):
+    if not c.refusal and draw(st.booleans()):  # a refusal is the whole answer: no tool calls
         c.index_mode = draw(st.sampled_from(backend.index_modes))
         c.calls = draw(_tool_calls(backend, c.index_mode))
     finishes = list(backend.finishes)
@@ -521,7 +521,7 @@ def render(b: Backend, c: StreamContent) -> tuple[list[str], str]:
     for piece in c.refusal:
         deltas.append({"refusal": piece})
     tool_deltas = _tool_deltas(c)
-    if b.name == "openai" and tool_deltas and not c.text and not c.reasoning:
+    if b.name == "openai" and tool_deltas and not c.text and not c.reasoning and not c.refusal:
         deltas[0] = {**deltas[0], **tool_deltas.pop(0)}  # gpt-5: the first call in the role chunk
     deltas.extend(tool_deltas)
     if b.role_every_delta:
