@@ -25,6 +25,7 @@ from typing import Any
 from hypothesis import strategies as st
 
 from conformance.cassette import Cassette, Interaction, Turn, parse_cassette, request_match_key
+from conformance.oracle import expect_chunks
 
 __all__ = [
     "BACKENDS",
@@ -726,6 +727,15 @@ def _interaction(s: GeneratedStream) -> dict[str, Any]:
     return out
 
 
+def _turn(request: dict[str, Any], s: GeneratedStream) -> dict[str, Any]:
+    """A cassette turn; ``expect.outcome`` states what the oracle derives (a guard for editors)."""
+    turn: dict[str, Any] = {"request": request, "upstream": [_interaction(s)]}
+    outcome = expect_chunks(s.status, s.headers, s.reads, s.end).outcome
+    if outcome in ("completed", "incomplete", "failed"):
+        turn["expect"] = {"outcome": outcome}
+    return turn
+
+
 def _input(prompt: str, shape: int) -> Any:
     if shape == 0:
         return prompt
@@ -744,14 +754,14 @@ def cassette_document(
     """The cassette JSON of a scenario, with ``prompt`` as the (unique) upstream match key."""
     s = scenario.stream
     first = dict(scenario.request, input=_input(prompt, len(prompt) % 3))
-    turns: list[dict[str, Any]] = [{"request": first, "upstream": [_interaction(s)]}]
+    turns: list[dict[str, Any]] = [_turn(first, s)]
     if scenario.follow_up is not None:
         history: list[dict[str, Any]] = [{"role": "user", "content": prompt}]
         for n, call in enumerate(s.content.calls):
             history.append({"type": "function_call", "call_id": call.id, "name": call.name, "arguments": call.arguments or "{}"})
             history.append({"type": "function_call_output", "call_id": call.id, "output": f"result {n} of {prompt}"})
         second = dict(scenario.request, input=history)
-        turns.append({"request": second, "upstream": [_interaction(scenario.follow_up)]})
+        turns.append(_turn(second, scenario.follow_up))
     b = BACKENDS[s.backend]
     prov: dict[str, Any] = {
         "source": "generated",
@@ -783,7 +793,7 @@ def to_cassette(
     for n, (turn, stream) in enumerate(zip(doc["turns"], [scenario.stream, scenario.follow_up], strict=False)):
         assert stream is not None
         interaction = Interaction(stream.status, dict(stream.headers), [(float(n), r) for n, r in enumerate(stream.reads)], stream.end)
-        turns.append(Turn(n, turn["request"], [interaction], request_match_key(turn["request"])))
+        turns.append(Turn(n, turn["request"], [interaction], request_match_key(turn["request"]), dict(turn.get("expect", {}))))
     return Cassette(doc["id"], doc["description"], [], dict(doc["provenance"]), turns, raw=doc)
 
 

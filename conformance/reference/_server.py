@@ -8,6 +8,7 @@ inside it); only the ``X-stall`` fault leaves a client waiting, and only until `
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import json
 import socket
@@ -174,6 +175,23 @@ def _edited(data: str, edits: Sequence[ChunkEdit]) -> str:
     return json.dumps(chunk)
 
 
+def _field_error(value: str) -> str:
+    """The message of llama.cpp's ``error: {json}`` SSE field, in the upstream's words (unescaped).
+
+    ``value`` is the parser's quoted copy of the line (``repr``, at most 200 characters).
+    """
+    error: Any = None
+    try:
+        line = ast.literal_eval(value)
+        if isinstance(line, str) and line.startswith("error:"):
+            error = json.loads(line[len("error:") :])
+    except (ValueError, SyntaxError):
+        error = None
+    if isinstance(error, dict) and isinstance(error.get("message"), str):
+        return f"upstream error (in an SSE `error:` field): {error['message']}"
+    return f"upstream error (in an SSE `error:` field): {value}"
+
+
 def _pump(
     machine: Machine,
     response: httpx.Response,
@@ -194,7 +212,7 @@ def _pump(
             for issue in parser.issues[seen_issues:]:
                 if issue.message.startswith("unknown SSE field `error`"):
                     line = issue.message.split("): ", 1)[-1]
-                    yield machine.fail(f"upstream error (in an SSE `error:` field): {line}")
+                    yield machine.fail(_field_error(line))
                     return
             seen_issues = len(parser.issues)
             for event in events:
