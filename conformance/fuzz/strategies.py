@@ -164,9 +164,10 @@ BACKENDS: dict[str, Backend] = {
             data_prefix="data:", spaced_json=True, done=("data:[DONE]\n\n",),
         ),
         Backend(
-            "gateway", "§7k (id \"\", no [DONE], trailing choice) and catalog T2/RS1 (thinking, index reused)",
+            "gateway", "§7k (id \"\", no [DONE], trailing choice) and catalog T2/RS1 (fragmented headers, thinking, index reused)",
             "claude-opus-4", reasoning=("thinking",),
-            tool_styles=("standard", "whole", "name_late", "id_only"), index_modes=("reused", "index"),
+            tool_styles=("name_split", "standard", "whole", "name_late", "id_only", "args_before_name"),
+            index_modes=("reused", "index"),
             usage_modes=("on_finish",), done=("",),
         ),
     )
