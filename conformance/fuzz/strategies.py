@@ -167,7 +167,7 @@ BACKENDS: dict[str, Backend] = {
             "gateway", "§7k (id \"\", no [DONE], trailing choice) and catalog T2/RS1 (fragmented headers, thinking, index reused)",
             "claude-opus-4", reasoning=("thinking",),
             tool_styles=("name_split", "standard", "whole", "name_late", "id_only", "args_before_name"),
-            index_modes=("reused", "index"),
+            index_modes=("reused", "index", "interleaved"),
             usage_modes=("on_finish",), done=("",),
         ),
     )
