@@ -35,9 +35,10 @@ from hypothesis.database import DirectoryBasedExampleDatabase, ExampleDatabase
 from hypothesis.errors import Flaky
 
 from conformance._model import Finding, Severity
-from conformance.cassette import CassetteError, load_cassette
+from conformance.cassette import CassetteError, load_cassette, parse_cassette
 from conformance.fuzz.strategies import Scenario, cassette_document, scenarios, to_cassette
 from conformance.harness import CassetteResult, Harness, HarnessError, Settings
+from conformance.oracle import expect
 
 if sys.version_info >= (3, 11):
     from builtins import BaseExceptionGroup
@@ -251,6 +252,7 @@ class _Campaign:
             },
             tags=_classes(finding.check_id),
         )
+        doc = self._minimise(doc, pid)
         problem.chunks = _chunks(doc)
         out = self.config.out_dir
         if out is None:
@@ -261,6 +263,61 @@ class _Campaign:
         path.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n", "utf-8")
         problem.cassette = path
         problem.replayed = self._replays(path, pid)
+
+    def _minimise(self, doc: dict[str, Any], pid: str, limit: int = 30) -> dict[str, Any]:
+        """Drop whole network reads the problem does not need (hypothesis cannot drop the frames
+        a backend shape always sends); ``[DONE]`` stays, so the stream keeps its shape's ending."""
+        if len(doc["turns"]) != 1:
+            return doc
+        i = tries = 0
+        while tries < limit:
+            chunks = doc["turns"][0]["upstream"][0]["chunks"]
+            if i >= len(chunks) or len(chunks) <= 1:
+                break
+            if "[DONE]" in str(chunks[i].get("data", "")):
+                i += 1
+                continue
+            tries += 1
+            trial = json.loads(json.dumps(doc))
+            kept = trial["turns"][0]["upstream"][0]["chunks"]
+            del kept[i]
+            for n, chunk in enumerate(kept):
+                chunk["t_ms"] = n
+            if self._shows(trial, pid, tries):
+                doc = trial
+            else:
+                i += 1
+        turn = doc["turns"][0]
+        try:
+            outcome = expect(parse_cassette(doc).turns[0].upstream[0]).outcome
+        except CassetteError:
+            return doc
+        if outcome in ("completed", "incomplete", "failed"):
+            turn["expect"] = {"outcome": outcome}
+        else:
+            turn.pop("expect", None)
+        return doc
+
+    def _shows(self, doc: dict[str, Any], pid: str, n: int) -> bool:
+        """Whether a candidate cassette (under its own match key) still shows problem ``pid``."""
+        trial = json.loads(json.dumps(doc))
+        key = f"fuzz {pid} minimise {self.token} {n}"
+        trial["id"] = f"min-{self.token}-{n}"
+        request = trial["turns"][0]["request"]
+        inp = request.get("input")
+        if isinstance(inp, list) and inp and isinstance(inp[-1], dict):
+            last = inp[-1]
+            last["content"] = key if isinstance(last.get("content"), str) else [{"type": "input_text", "text": key}]
+        else:
+            request["input"] = key
+        try:
+            cassette = parse_cassette(trial)
+        except CassetteError:
+            return False
+        if self.harness.upstream is not None:
+            self.harness.upstream.add([cassette])
+        result = self.harness.run(cassette)
+        return pid in {p for p, _ in _problems_of(result)}
 
     def _replays(self, path: Path, pid: str) -> bool:
         """The written file loads as a normal cassette and shows the problem again."""

@@ -334,7 +334,9 @@ class Machine:
         self._item = None
 
     def _flush_calls(self, status: str) -> None:
-        calls, self._calls = list(self._calls.values()), {}
+        # In upstream index order: a call whose first fragment carried nothing comes into being late.
+        ordered = sorted(self._calls.items(), key=lambda kv: _call_position(kv[0]))
+        calls, self._calls = [c for _, c in ordered], {}
         for call in calls:
             index, item_id = len(self.output), new_id("fc")
             arguments = "".join(call.fragments) or "{}"
@@ -402,6 +404,15 @@ class Machine:
     def _take(self) -> list[Event]:
         out, self._out = self._out, []
         return out
+
+
+def _call_position(key: tuple[str, Any]) -> tuple[bool, int]:
+    """Calls with an upstream index first, by index (a reused index keeps its first place)."""
+    if key[0] == "index":
+        return False, int(key[1])
+    if key[0] == "reused":
+        return False, int(key[1][0])
+    return True, 0
 
 
 def is_terminal(event: Any) -> bool:
