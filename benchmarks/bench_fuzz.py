@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 
 from conformance.fuzz.runner import FuzzConfig, fuzz
 from conformance.fuzz.strategies import Scenario, scenarios, to_cassette
-from conformance.harness import Settings
+from conformance.options import Settings
 
 
 def generation_rate(examples: int, seed: int) -> float:

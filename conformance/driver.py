@@ -19,10 +19,10 @@ from typing import Any
 
 import httpx
 
-from conformance._model import Chunk, Exchange, TransportError
+from conformance.exchange import Chunk, Exchange, TransportError
 from conformance.sse import SSEParser
 
-__all__ = ["Limits", "drive"]
+__all__ = ["Limits", "accept_for", "drive", "keep_alive_client"]
 
 
 @dataclass(frozen=True)
@@ -66,6 +66,23 @@ def _describe(exc: BaseException, url: str) -> TransportError:
     return TransportError("protocol", f"{type(exc).__name__}: {exc}")
 
 
+def keep_alive_client(limits: Limits, url: str) -> httpx.Client:
+    """An HTTP client for exchanges with the proxy; shared across them, it reuses one connection."""
+    read_timeout = max(limits.first_byte_timeout, limits.idle_timeout) + 1.0
+    timeout = httpx.Timeout(connect=limits.connect_timeout, read=read_timeout, write=30.0, pool=5.0)
+    # No TLS context for plain http: building one costs ~30 ms per exchange.
+    return httpx.Client(timeout=timeout, trust_env=False, verify=url.lower().startswith("https:"))
+
+
+def accept_for(request: dict[str, Any]) -> str:
+    """The ``Accept`` header for a request, as the SDKs send it per mode.
+
+    openai-python sends ``application/json`` for every request; a ``stream: false`` request that
+    asked for SSE made one proxy answer an empty SSE body, a false ``nonstream`` finding.
+    """
+    return "text/event-stream, application/json" if request.get("stream") is True else "application/json"
+
+
 def drive(
     url: str,
     request: dict[str, Any],
@@ -75,24 +92,23 @@ def drive(
     cassette_id: str = "",
     turn: int = 0,
     content: bytes | None = None,
+    client: httpx.Client | None = None,
 ) -> Exchange:
     """Send ``request`` as JSON (or ``content``, raw bytes, when given) to ``url`` and capture the raw response."""
     exchange = Exchange(cassette_id=cassette_id, turn=turn, url=url, request=request)
-    send_headers = {"Content-Type": "application/json", "Accept": "text/event-stream, application/json"}
+    send_headers = {"Content-Type": "application/json", "Accept": accept_for(request)}
     send_headers.update(headers or {})
     exchange.request_headers = dict(send_headers)
     inbox: queue.Queue[Any] = queue.Queue()
     abort = threading.Event()
     holder: dict[str, httpx.Response] = {}
-    read_timeout = max(limits.first_byte_timeout, limits.idle_timeout) + 1.0
     t0 = time.monotonic()
 
     def reader() -> None:
-        timeout = httpx.Timeout(connect=limits.connect_timeout, read=read_timeout, write=30.0, pool=5.0)
         try:
-            # No TLS context for plain http: building one costs ~30 ms per exchange.
-            verify = url.lower().startswith("https:")
-            with httpx.Client(timeout=timeout, trust_env=False, verify=verify) as client, client.stream(
+            # A shared keep-alive client (``client``) is reused, a fresh one closed after the exchange.
+            owned = contextlib.nullcontext(client) if client is not None else keep_alive_client(limits, url)
+            with owned as http, http.stream(
                 "POST", url, **({"content": content} if content is not None else {"json": request}), headers=send_headers
             ) as response:
                 holder["response"] = response
@@ -160,13 +176,16 @@ def drive(
             exchange.chunks.append(Chunk((at - t0) * 1000.0, data))
             nbytes += len(data)
             parser.feed(data)
-            if nbytes > limits.max_bytes or parser.events_seen > limits.max_events:
+            # parser.overflowed: one SSE line passed the parser's line cap (sse.MAX_LINE).
+            if nbytes > limits.max_bytes or parser.events_seen > limits.max_events or parser.overflowed:
                 abort.set()
                 _shutdown(holder.get("response"))
                 what = (
                     f"{nbytes} bytes (cap {limits.max_bytes})"
                     if nbytes > limits.max_bytes
                     else f"{parser.events_seen} events (cap {limits.max_events})"
+                    if not parser.overflowed
+                    else f"one SSE line longer than {parser.max_line} characters"
                 )
                 exchange.transport_error = TransportError(
                     "cap", f"the response exceeded the size cap: {what}; reading stopped"

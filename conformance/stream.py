@@ -10,10 +10,11 @@ the checks in :mod:`conformance.checks` read this analysis instead of walking th
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from conformance._model import Exchange
+from conformance.exchange import Exchange
 from conformance.sse import FramingIssue, SSEEvent, parse_sse
 
 __all__ = ["Analysis", "Anomaly", "Event", "Item", "Part", "analyze", "analyze_bytes"]
@@ -149,19 +150,56 @@ class Analysis:
     def of_kind(self, *kinds: str) -> list[Anomaly]:
         return [a for a in self.anomalies if a.kind in kinds]
 
+    def terminal_position(self, item: Item) -> int | None:
+        """Where ``item`` is in the terminal output: the entry with its id, else the entry at its
+        position unless that entry is another streamed item (then it is missing: None).
 
-def _to_event(sse: SSEEvent) -> Event:
+        Matching by position alone blames the wrong item when one is missing (issue 12).
+        """
+        term = self.terminal
+        resp = term.data.get("response") if term is not None and term.data is not None else None
+        out = resp.get("output") if isinstance(resp, dict) else None
+        if not isinstance(out, list):
+            return None
+        ids = {v.get("id") for v in (item.added, item.done) if isinstance(v, dict) and isinstance(v.get("id"), str)}
+        for n, entry in enumerate(out):
+            if isinstance(entry, dict) and entry.get("id") in ids:
+                return n
+        if 0 <= item.ordinal < len(out) and isinstance(out[item.ordinal], dict):
+            other = out[item.ordinal].get("id")
+            streamed = {x.id for x in self.items.values() if x is not item}
+            if other is None or other not in streamed:
+                return item.ordinal
+        return None
+
+
+_scan_once: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
+
+
+def _to_event(sse: SSEEvent, types: dict[str, str] | None = None) -> Event:
     data = sse.data
     if data == "[DONE]":
         return Event(sse.index, sse, None, None, done_sentinel=True)
+    # The C scanner straight away when the payload is exactly one JSON value (nearly always);
+    # json.loads, with its exact error message, for anything else (whitespace, junk, errors).
     try:
-        obj = json.loads(data)
-    except ValueError as exc:
-        return Event(sse.index, sse, None, None, json_error=f"not JSON: {exc}")
+        obj, end = _scan_once(data, 0)
+    except (StopIteration, ValueError):
+        end = -1
+    if end != len(data):
+        try:
+            obj = json.loads(data)
+        except ValueError as exc:
+            return Event(sse.index, sse, None, None, json_error=f"not JSON: {exc}")
     if not isinstance(obj, dict):
         return Event(sse.index, sse, None, None, json_error=f"JSON {type(obj).__name__}, not an object")
     t = obj.get("type")
-    return Event(sse.index, sse, obj, t if isinstance(t, str) else None)
+    if type(t) is not str:
+        return Event(sse.index, sse, obj, None)
+    if types is not None and len(types) < 256:
+        # One string per event type, shared with the payload: saves a copy per event.
+        t = obj["type"] = types.setdefault(t, t)
+    return Event(sse.index, sse, obj, t)
 
 
 class _Machine:
@@ -171,6 +209,10 @@ class _Machine:
         self.anomalies: list[Anomaly] = []
         self.open_items: list[Item] = []
         self.added_count = 0
+        # The last target that resolved without a note, by (output_index, item_id, event type):
+        # deltas come in runs for one item, and the answer stays the same while it is open.
+        self._last_key: tuple[int, str | None, str] | None = None
+        self._last_item: Item | None = None
 
     def note(self, kind: str, index: int | None, message: str, **kw: Any) -> None:
         self.anomalies.append(Anomaly(kind, index, message, **kw))
@@ -179,6 +221,12 @@ class _Machine:
         """Find the open item an item-scoped event targets; note why if there is none."""
         oi = d.get("output_index")
         iid = d.get("item_id")
+        key = (oi, iid, t) if type(oi) is int and (iid is None or type(iid) is str) else None
+        if key is not None and key == self._last_key:
+            last = self._last_item
+            if last is not None and last.done_at is None:
+                return last
+        noted = len(self.anomalies)
         item: Item | None = None
         if isinstance(oi, int) and not isinstance(oi, bool):
             item = self.items.get(oi)
@@ -219,28 +267,36 @@ class _Machine:
                 pointer="/output_index",
             )
             return None
+        if key is not None and len(self.anomalies) == noted:
+            self._last_key, self._last_item = key, item
         return item
 
     def part_for(self, ev: Event, item: Item, kind: str, d: dict[str, Any], t: str) -> Part | None:
         key_name = "summary_index" if kind == "summary" else "content_index"
-        ci = d.get(key_name)
+        asked = ci = d.get(key_name)
         if ci is None:
-            # A missing index is schema.event's finding; follow the item's latest part of this kind,
-            # as lenient clients do, so one omission does not cascade into every other check.
+            # A missing index is schema.event's finding; follow the item's latest part of this kind
+            # (the first when there is none yet), as lenient clients do, so one omission does not
+            # cascade into every other check.
             latest = [p for (k, _), p in item.parts.items() if k == kind]
-            if latest:
-                ci = latest[-1].index
+            ci = latest[-1].index if latest else 0
         part = item.parts.get((kind, ci)) if isinstance(ci, int) else None
         if part is None or part.added_at is None:
             opener = "reasoning_summary_part.added" if kind == "summary" else "content_part.added"
             self.note(
                 "part_unknown",
                 ev.index,
-                f"`{t}` refers to {key_name}={ci!r} of item {item.id!r}, but no `response.{opener}` opened that part",
+                f"`{t}` refers to {key_name}={asked!r} of item {item.id!r}, but no `response.{opener}` opened that part",
                 pointer=f"/{key_name}",
-                actual=ci,
+                actual=asked,
             )
-            return None
+            if part is None and isinstance(ci, int) and not isinstance(ci, bool):
+                # Follow the part anyway (as lenient clients do), so that a closing event missing
+                # as well is still named: a missing opener must not mask a missing closer.
+                part = item.parts[(kind, ci)] = Part(kind, ci)
+            if part is None or part.done_at is not None:
+                return None
+            return part
         if part.done_at is not None:
             self.note(
                 "part_closed",
@@ -256,23 +312,48 @@ class _Machine:
         t = ev.type
         if d is None or t is None or t in LIFECYCLE_TYPES or t == "error":
             return
-        if t in _TEXT_DELTAS:
+        spec = _TEXT_DELTAS.get(t)
+        if spec is not None:
             item = self.resolve(ev, d, t)
             if item is None:
                 return
-            kind, _ = _TEXT_DELTAS[t]
-            part = self.part_for(ev, item, kind, d, t)
-            if part is None:
-                return
+            kind = spec[0]
+            # The open part straight from the index; part_for for anything it must note.
+            ci = d.get("summary_index" if kind == "summary" else "content_index")
+            part = item.parts.get((kind, ci)) if type(ci) is int else None
+            if part is None or part.added_at is None or part.done_at is not None:
+                part = self.part_for(ev, item, kind, d, t)
+                if part is None:
+                    return
             delta = d.get("delta")
+            if part.text_done_at is not None:
+                # Blame the late delta, not the done text: it is left out of the concatenation.
+                self.note(
+                    "delta_after_done",
+                    ev.index,
+                    f"`{t}` ({len(delta) if isinstance(delta, str) else 0} characters) arrives after the part's text was confirmed by its `*.done` event (event {part.text_done_at})",
+                    pointer="/delta",
+                    actual=delta,
+                )
+                return
             if isinstance(delta, str):
                 part.deltas.append(delta)
             part.delta_type = t
             return
         if t == "response.function_call_arguments.delta":
             item = self.resolve(ev, d, t)
-            if item is not None and isinstance(d.get("delta"), str):
-                item.arg_deltas.append(d["delta"])
+            if item is None or not isinstance(d.get("delta"), str):
+                return
+            if item.args_done_at is not None:
+                self.note(
+                    "delta_after_done",
+                    ev.index,
+                    f"`{t}` ({len(d['delta'])} characters) for item {item.id!r} arrives after its `response.function_call_arguments.done` (event {item.args_done_at})",
+                    pointer="/delta",
+                    actual=d["delta"],
+                )
+                return
+            item.arg_deltas.append(d["delta"])
             return
         if t == "response.output_item.added":
             self.item_added(ev, d)
@@ -397,7 +478,7 @@ class _Machine:
     def part_added(self, ev: Event, item: Item, kind: str, d: dict[str, Any], t: str) -> None:
         key_name = "summary_index" if kind == "summary" else "content_index"
         ci = d.get(key_name)
-        count = sum(1 for k in item.parts if k[0] == kind)
+        count = sum(1 for k, p in item.parts.items() if k[0] == kind and p.added_at is not None)
         if not isinstance(ci, int) or isinstance(ci, bool):
             ci = count
         if ci != count:
@@ -409,10 +490,14 @@ class _Machine:
                 expected=count,
                 actual=ci,
             )
-        if (kind, ci) in item.parts:
+        part_obj = d.get("part") if isinstance(d.get("part"), dict) else None
+        known = item.parts.get((kind, ci))
+        if known is not None and known.added_at is None and known.done_at is None:
+            known.added_at, known.added = ev.index, part_obj  # opened late: part_unknown said so
+            return
+        if known is not None:
             self.note("double_open", ev.index, f"`{t}` opens {key_name} {ci} of item {item.id!r} a second time")
             return
-        part_obj = d.get("part") if isinstance(d.get("part"), dict) else None
         item.parts[(kind, ci)] = Part(kind, ci, added_at=ev.index, added=part_obj)
 
     def part_done(self, ev: Event, item: Item, kind: str, d: dict[str, Any], t: str) -> None:
@@ -456,7 +541,8 @@ class _Machine:
 
 
 def analyze_events(sse_events: list[SSEEvent], framing: list[FramingIssue]) -> Analysis:
-    events = [_to_event(s) for s in sse_events]
+    types: dict[str, str] = {}
+    events = [_to_event(s, types) for s in sse_events]
     machine = _Machine()
     terminal_indices: list[int] = []
     done_indices: list[int] = []

@@ -236,7 +236,10 @@ def run_suite(llama_url: str, extra: list[str]) -> int:
         for old in captures.glob("*.json"):
             old.unlink()
     with Recorder(llama_url, captures, leg="responses", on_event=lambda m: None, transform=cap_tokens) as recorder:
-        cmd = ["responses-conformance", "run", "--live", "--proxy-url", recorder.url, *extra]
+        # The cap is the harness's own (--live-max-output-tokens), so the checks judge what was
+        # sent; cap_tokens stays as the recorder's guard. --stream-only: the documented findings
+        # below are of the streamed leg, one capture per cassette.
+        cmd = ["responses-conformance", "run", "--live", "--live-max-output-tokens", str(MAX_OUTPUT_TOKENS), "--stream-only", "--proxy-url", recorder.url, *extra]
         print("$ " + " ".join(cmd).replace(recorder.url, f"<recorder → {llama_url}>"), flush=True)
         code = subprocess.run(cmd, check=False).returncode
         errors = list(recorder.errors)

@@ -12,16 +12,18 @@ import contextlib
 import gc
 import inspect
 import json
+import re
 import shlex
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
-from conformance._model import Exchange, Finding, Severity
 from conformance.cassette import Cassette, Interaction, Turn
 from conformance.checks._profiles import LENIENT
-from conformance.oracle import Expected, expect, response_of
+from conformance.exchange import PROFILES, Exchange, Finding, Outcome, Severity
+from conformance.expected import Expected, expect
+from conformance.final_response import response_of
 from conformance.stream import Analysis, analyze
 
 __all__ = [
@@ -35,10 +37,11 @@ __all__ = [
     "check",
     "curl_command",
     "run_checks",
+    "selected_checks",
+    "status_matches",
 ]
 
-PROFILES = ("openai", "open-responses", "lenient", "strict")
-MAX_FINDINGS_PER_CHECK = 8
+_REASON_DIGITS = re.compile(r"\d+")
 
 
 @dataclass
@@ -52,14 +55,6 @@ class Issue:
 
 class Skip(Exception):
     """Raised by a check that finds nothing it can judge in this exchange; the reason is shown."""
-
-
-@dataclass
-class Outcome:
-    """One check on one exchange: its findings, or why it was skipped."""
-
-    findings: list[Finding] = field(default_factory=list)
-    skipped: str | None = None
 
 
 @dataclass(frozen=True)
@@ -265,7 +260,7 @@ def curl_command(exchange: Exchange) -> str:
     return f"{cmd} -d {shlex.quote(body)}"
 
 
-def _selected(select: Iterable[str] | None, exclude: Iterable[str] | None) -> list[CheckSpec]:
+def selected_checks(select: Iterable[str] | None, exclude: Iterable[str] | None) -> list[CheckSpec]:
     def matches(spec: CheckSpec, patterns: Iterable[str]) -> bool:
         return any(spec.id == p or spec.group == p or (p.endswith("*") and spec.id.startswith(p[:-1])) for p in patterns)
 
@@ -277,6 +272,9 @@ def _selected(select: Iterable[str] | None, exclude: Iterable[str] | None) -> li
         exc = list(exclude)
         specs = [s for s in specs if not matches(s, exc)]
     return specs
+
+
+_selected = selected_checks  # the old private name, for callers not yet moved
 
 
 @contextlib.contextmanager
@@ -336,15 +334,17 @@ def _run_checks(
             results[spec.id] = Outcome(skipped=ctx.no_stream_reason())
             continue
         found: list[Finding] = []
+        folded: dict[str, list[int]] = {}  # reason (numbers blanked) -> [index in found, repeats]
         issues: Iterator[Issue] = iter(spec.func(ctx))
         try:
             for issue in issues:
-                if len(found) == MAX_FINDINGS_PER_CHECK:
-                    rest = 1 + sum(1 for _ in issues)
-                    found.append(
-                        Finding(spec.id, severity, f"{label}… and {rest} more like the above", exchange.cassette_id, exchange.turn)
-                    )
-                    break
+                # No cap hides a distinct reason (issue 12): the same reason at another place is
+                # folded into its first finding with a count.
+                reason = _REASON_DIGITS.sub("#", issue.message)
+                if reason in folded:
+                    folded[reason][1] += 1
+                    continue
+                folded[reason] = [len(found), 0]
                 found.append(
                     Finding(
                         check_id=spec.id,
@@ -361,7 +361,15 @@ def _run_checks(
                     )
                 )
         except Skip as skip:
-            results[spec.id] = Outcome(found, None if found else str(skip))
+            results[spec.id] = Outcome(_fold(found, folded), None if found else str(skip))
             continue
-        results[spec.id] = Outcome(found)
+        results[spec.id] = Outcome(_fold(found, folded))
     return results
+
+
+def _fold(found: list[Finding], folded: dict[str, list[int]]) -> list[Finding]:
+    """Say on each finding how many more places had the same reason."""
+    for at, repeats in folded.values():
+        if repeats:
+            found[at].message += f" (and {repeats} more like it)"
+    return found

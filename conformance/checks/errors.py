@@ -34,6 +34,35 @@ OPTIONAL_PARAMS = (
 )
 
 
+def sdk_untyped(request: dict[str, Any]) -> list[str]:
+    """Shapes of this request that openai-python's request types do not allow (valid for many
+    servers, so still sent, but a live server may refuse them and is then not at fault)."""
+    out = []
+    inp = request.get("input")
+    for i, item in enumerate(inp if isinstance(inp, list) else []):
+        if not isinstance(item, dict):
+            continue
+        if item.get("type") == "function_call_output":
+            parts, where = item.get("output"), "inside function_call_output.output"
+        elif item.get("role") in ("user", "system", "developer"):
+            parts, where = item.get("content"), f"in a {item['role']} message"
+        else:
+            continue
+        if isinstance(parts, list) and any(isinstance(p, dict) and p.get("type") == "output_text" for p in parts):
+            out.append(f"input[{i}]: an `output_text` part {where}")
+    return out
+
+
+def live_note(ctx: Context) -> str:
+    """In live mode, what a finding about a refused request must add when the SDK types reject it."""
+    if not ctx.exchange.live:
+        return ""
+    odd = sdk_untyped(ctx.exchange.request)
+    if not odd:
+        return ""
+    return f" Note: this request carries {'; '.join(odd)}, which openai-python's types do not allow; a model server may refuse it without being wrong."
+
+
 def _envelope(body: bytes) -> tuple[Any, str | None]:
     """The decoded body and, when it is not an OpenAI error envelope, what is wrong with it."""
     if not body.strip():
@@ -139,6 +168,50 @@ def _features(request: dict[str, Any]) -> list[str]:
     return out
 
 
+def _odd_items(request: dict[str, Any]) -> dict[int, str]:
+    """Input items of a valid but unusual shape, by index: what a picky proxy trips over."""
+    inp = request.get("input")
+    out: dict[int, str] = {}
+    for i, item in enumerate(inp if isinstance(inp, list) else []):
+        if not isinstance(item, dict):
+            continue
+        kind = item.get("type")
+        if kind == "reasoning":
+            if "summary" not in item:
+                out[i] = "a reasoning item without `summary`"
+            elif item.get("content", "") is None:
+                out[i] = "a reasoning item with `content: null`"
+            elif item.get("summary") == []:
+                out[i] = "a reasoning item with an empty `summary`"
+        elif kind == "function_call_output" and isinstance(item.get("output"), list):
+            out[i] = "a function_call_output whose `output` is a list of parts"
+        elif kind is None and "role" in item:
+            out[i] = "a message without `type`"
+    return out
+
+
+def likely_cause(request: dict[str, Any], err: dict[str, Any]) -> str | None:
+    """The input item a refusal is about: the one its ``param`` or message names, else the most
+    unusual shape in the input (a reasoning item without ``summary`` before an untyped message)."""
+    odd = _odd_items(request)
+    named = None
+    for text in (err.get("param"), err.get("message")):
+        if isinstance(text, str) and (m := re.search(r"input[\[.](\d+)", text)):
+            named = int(m.group(1))
+            break
+    inp = request.get("input")
+    if named is not None and isinstance(inp, list) and 0 <= named < len(inp):
+        item = inp[named]
+        what = odd.get(named) or (f"a `{item.get('type') or 'message'}` item" if isinstance(item, dict) else "not an object")
+        return f"input[{named}], {what}"
+    rank = ("reasoning", "function_call_output", "message without")
+    for word in rank:
+        for i, what in odd.items():
+            if word in what:
+                return f"input[{i}], {what}"
+    return None
+
+
 @check("request.valid_input_accepted", classes=("Q3", "Q4", "RS2", "T5"), needs_stream=False)
 def valid_input_accepted(ctx: Context) -> Iterator[Issue]:
     """A valid request is not refused: every documented input shape and optional parameter is accepted.
@@ -159,8 +232,10 @@ def valid_input_accepted(ctx: Context) -> Iterator[Issue]:
     err: dict[str, Any] = found if isinstance(found, dict) else {}
     said = err.get("message") if isinstance(err.get("message"), str) else ex.body[:160].decode("utf-8", "replace")
     carries = "; ".join(_features(ex.request))
+    cause = likely_cause(ex.request, err)
+    because = f" Likely cause: {cause}." if cause else ""
     yield Issue(
-        f"HTTP {ex.status} for a valid request: {said!r} (param {err.get('param')!r}). The request carries {carries}",
+        f"HTTP {ex.status} for a valid request: {said!r} (param {err.get('param')!r}).{because} The request carries {carries}.{live_note(ctx)}",
         pointer=_pointer_of(err["param"]) if isinstance(err.get("param"), str) else None,
         expected="2xx",
         actual=ex.status,

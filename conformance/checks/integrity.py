@@ -38,14 +38,17 @@ def _clip(text: str | None, limit: int = 160) -> str | None:
     return text[:limit] + f"… [{len(text)} chars]"
 
 
-def _terminal_item(ctx: Context, item: Item) -> tuple[dict[str, Any] | None, int | None]:
+def _terminal_item(ctx: Context, item: Item) -> tuple[dict[str, Any] | None, int | None, int]:
+    """The item's copy in the terminal output (matched by id, see ``terminal_position``), the
+    terminal event's index and the copy's position."""
     term = ctx.analysis.terminal
+    at = ctx.analysis.terminal_position(item)
     resp = term.data.get("response") if term and term.data else None
     out = resp.get("output") if isinstance(resp, dict) else None
-    if isinstance(out, list) and 0 <= item.ordinal < len(out) and isinstance(out[item.ordinal], dict):
-        found: dict[str, Any] = out[item.ordinal]
-        return found, term.index if term else None
-    return None, None
+    if at is not None and isinstance(out, list):
+        found: dict[str, Any] = out[at]
+        return found, term.index if term else None, at
+    return None, None, -1
 
 
 _PART_TEXT_FIELD = {"output_text": "text", "refusal": "refusal", "reasoning_text": "text", "summary_text": "text"}
@@ -65,11 +68,11 @@ def _part_copies(ctx: Context, item: Item, part: Part) -> list[tuple[str, int | 
         parts = item.done.get(list_name)
         if isinstance(parts, list) and part.index < len(parts) and isinstance(parts[part.index], dict):
             copies.append(("the item in `output_item.done`", item.done_at, f"/item/{list_name}/{part.index}/{field}", parts[part.index].get(field)))
-    final, term_index = _terminal_item(ctx, item)
+    final, term_index, at = _terminal_item(ctx, item)
     if final is not None:
         parts = final.get(list_name)
         if isinstance(parts, list) and part.index < len(parts) and isinstance(parts[part.index], dict):
-            copies.append(("the terminal output", term_index, f"/response/output/{item.ordinal}/{list_name}/{part.index}/{field}", parts[part.index].get(field)))
+            copies.append(("the terminal output", term_index, f"/response/output/{at}/{list_name}/{part.index}/{field}", parts[part.index].get(field)))
     return copies
 
 
@@ -113,9 +116,9 @@ def arguments_concat(ctx: Context) -> Iterator[Issue]:
             copies.append(("`function_call_arguments.done`", item.args_done_at, "/arguments", item.args_done))
         if item.done is not None:
             copies.append(("the item in `output_item.done`", item.done_at, "/item/arguments", item.done.get("arguments")))
-        final, term_index = _terminal_item(ctx, item)
+        final, term_index, at = _terminal_item(ctx, item)
         if final is not None:
-            copies.append(("the terminal output", term_index, f"/response/output/{item.ordinal}/arguments", final.get("arguments")))
+            copies.append(("the terminal output", term_index, f"/response/output/{at}/arguments", final.get("arguments")))
         for what, index, pointer, value in copies:
             if value != expected:
                 yield Issue(

@@ -44,6 +44,17 @@ def closed_once(ctx: Context) -> Iterator[Issue]:
     yield from _anomalies(ctx, "never_closed", "double_close", "done_without_added", "double_open")
 
 
+@check("items.no_delta_after_done", classes=("S3", "X2"))
+def no_delta_after_done(ctx: Context) -> Iterator[Issue]:
+    """No text or argument delta follows the ``output_text.done`` (``refusal.done``, reasoning ``*.done``) or ``function_call_arguments.done`` that confirmed it, not even an empty one.
+
+    Clients that show the deltas append the late text, clients that keep the ``done`` text do
+    not: two answers. The SDK stream helpers have already finalised the part, and Codex has
+    handed the call's arguments to the tool. The finding points at the late delta.
+    """
+    yield from _anomalies(ctx, "delta_after_done")
+
+
 @check("items.close_order", classes=("S3",))
 def close_order(ctx: Context) -> Iterator[Issue]:
     """An item's own events close in order: text ``*.done`` → ``content_part.done`` → ``output_item.done``; ``function_call_arguments.done`` before the call's ``output_item.done``.

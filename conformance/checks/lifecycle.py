@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -80,7 +81,7 @@ def created_first(ctx: Context) -> Iterator[Issue]:
 
 @check("lifecycle.in_progress_second", classes=("R3",), profiles={"lenient": "info"})
 def in_progress_second(ctx: Context) -> Iterator[Issue]:
-    """The second event is ``response.in_progress`` (as OpenAI sends it).
+    """The second event is ``response.in_progress`` (as OpenAI sends it), and it comes once.
 
     OpenAI always sends ``response.created`` then ``response.in_progress``; clients that show a
     progress state or log the lifecycle expect both.
@@ -90,6 +91,10 @@ def in_progress_second(ctx: Context) -> Iterator[Issue]:
         yield Issue(f"the second event is {events[1].type!r}", events[1].index, expected="response.in_progress", actual=events[1].type)
     elif events and events[0].type != "response.created" and not any(e.type == "response.in_progress" for e in events[:2]):
         yield Issue("no `response.in_progress` at the start of the stream", events[0].index)
+    seen = [e for e in events if e.type == "response.in_progress"]
+    for ev in seen[1:]:
+        # clients that show a progress state restart it; the SDK helpers rebuild the snapshot
+        yield Issue(f"a second `response.in_progress` mid-stream (the first was event {seen[0].index})", ev.index, actual=ev.type)
 
 
 @check("lifecycle.initial_status", classes=("R3",))
@@ -202,15 +207,16 @@ def item_id_stable(ctx: Context) -> Iterator[Issue]:
                 expected=added_id,
                 actual=done_id,
             )
-        elif terminal_out is not None and 0 <= item.ordinal < len(terminal_out):
-            final = terminal_out[item.ordinal]
+        elif terminal_out is not None and (at := ctx.analysis.terminal_position(item)) is not None:
+            # matched by id first: a missing item is integrity.terminal_output's, not this item's
+            final = terminal_out[at]
             final_id = final.get("id") if isinstance(final, dict) else None
             if final_id != added_id:
                 term = ctx.analysis.terminal
                 yield Issue(
                     f"output_index {item.output_index}: item id {added_id!r} in the stream but {final_id!r} in the terminal output",
                     term.index if term else None,
-                    pointer=f"/response/output/{item.ordinal}/id",
+                    pointer=f"/response/output/{at}/id",
                     expected=added_id,
                     actual=final_id,
                 )
@@ -239,9 +245,130 @@ def call_id(ctx: Context) -> Iterator[Issue]:
         copies: list[tuple[int | None, str, Any]] = []
         if item.done is not None:
             copies.append((item.done_at, "/item/call_id", item.done.get("call_id")))
-        if terminal_out is not None and 0 <= item.ordinal < len(terminal_out) and isinstance(terminal_out[item.ordinal], dict):
+        at = ctx.analysis.terminal_position(item)
+        if terminal_out is not None and at is not None:
             term = ctx.analysis.terminal
-            copies.append((term.index if term else None, f"/response/output/{item.ordinal}/call_id", terminal_out[item.ordinal].get("call_id")))
+            copies.append((term.index if term else None, f"/response/output/{at}/call_id", terminal_out[at].get("call_id")))
         for index, pointer, value in copies:
             if value != first:
                 yield Issue(f"call_id {first!r} at added became {value!r}", index, pointer=pointer, expected=first, actual=value)
+
+
+_ECHOED = ("model", "parallel_tool_calls", "previous_response_id", "tools", "tool_choice", "instructions", "max_output_tokens", "text")
+
+
+def _function_names(tools: Any) -> set[str] | None:
+    if not isinstance(tools, list):
+        return None
+    return {str(t.get("name") or (t.get("function") or {}).get("name")) for t in tools if isinstance(t, dict) and t.get("type") == "function"}
+
+
+def _echo_contradicts(key: str, asked: Any, echoed: Any) -> bool:
+    """The echoed value says something else than the request (absent or null is schema's business)."""
+    if echoed is None:
+        return False
+    if key == "previous_response_id":
+        return bool(echoed != asked)
+    if asked is None:
+        return key == "text" and isinstance(echoed, dict) and isinstance(echoed.get("format"), dict) and bool(echoed["format"].get("type") not in (None, "text"))
+    if key in ("parallel_tool_calls", "max_output_tokens", "instructions"):
+        return bool(type(asked) is type(echoed) and asked != echoed)
+    if key == "tool_choice":
+        if isinstance(asked, str):
+            return isinstance(echoed, str) and bool(echoed != asked)
+        if isinstance(asked, dict) and isinstance(echoed, dict):
+            return bool(asked.get("name") != (echoed.get("name") or (echoed.get("function") or {}).get("name")))
+        return False
+    if key == "tools":
+        want, got = _function_names(asked), _function_names(echoed)
+        return bool(got and want is not None and got != want)
+    if key == "text":
+        fa = asked.get("format") if isinstance(asked, dict) else None
+        fe = echoed.get("format") if isinstance(echoed, dict) else None
+        return isinstance(fa, dict) and isinstance(fe, dict) and bool(fa.get("type") != fe.get("type"))
+    return False
+
+
+@check("lifecycle.echo_consistent", severity="warning", classes=("R3", "Q4", "Q7"), needs_stream=False)
+def echo_consistent(ctx: Context) -> Iterator[Issue]:
+    """The response echoes the request, and says the same in ``created``/``in_progress`` as at the end: ``model``, ``parallel_tool_calls``, ``previous_response_id``, ``tools``, ``tool_choice``, ``instructions``, ``max_output_tokens``, ``text.format``.
+
+    Clients take settings from whichever object they read first: ``parallel_tool_calls`` true in
+    ``created`` and false at the end, or a ``previous_response_id`` echoed as the upstream's
+    ``chatcmpl-…`` id (which the client then sends back), make them act on the wrong value.
+    A field left out or null is the schema checks' business, not a contradiction.
+    """
+    ex = ctx.exchange
+    objects: list[tuple[int | None, str, dict[str, Any]]] = []
+    if ex.mode == "nonstream":
+        body, _ = ctx.final
+        if body is not None:
+            objects.append((None, "the body", body))
+    elif ctx.ok_stream:
+        for ev in _json_events(ctx):
+            resp = _response(ev)
+            if resp is not None and ev.type in ("response.created", "response.in_progress", *TERMINAL_TYPES):
+                objects.append((ev.index, f"`{ev.type}`", resp))
+    if not objects:
+        return
+    request = ex.request
+    blamed: set[str] = set()
+    for index, where, resp in objects:
+        for key in _ECHOED:
+            if key in blamed or key == "model" or key not in resp:
+                continue
+            if _echo_contradicts(key, request.get(key), resp[key]):
+                blamed.add(key)
+                yield Issue(f"{where} echoes {key} {_short(resp[key])}; the request said {_short(request.get(key))}", index, pointer=f"{'/response' if index is not None else ''}/{key}", expected=request.get(key), actual=resp[key])
+    first_index, first_where, first = objects[0]
+    for index, where, resp in objects[1:]:
+        for key in _ECHOED:
+            if key in blamed or key not in first or key not in resp:
+                continue
+            if first[key] != resp[key]:
+                blamed.add(key)
+                yield Issue(f"{where} says {key} {_short(resp[key])}; {first_where} (event {first_index}) said {_short(first[key])}", index, pointer=f"/response/{key}", expected=first[key], actual=resp[key])
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= 80 else text[:80] + "…"
+
+
+_ID_PREFIX = {"response": "resp_", "message": "msg_", "function_call": "fc_"}
+
+
+@check("ids.prefixes", severity="info", classes=("I2", "I3"), needs_stream=False)
+def prefixes(ctx: Context) -> Iterator[Issue]:
+    """Ids carry OpenAI's prefixes: ``resp_`` for the response, ``msg_`` for messages, ``fc_`` for function calls.
+
+    Nothing in the SDK types requires them, but a client that replays items to OpenAI is
+    refused (``Expected an ID that begins with 'fc'``), and a client that tells items apart by
+    prefix misfiles them: a note under ``openai``, an error under ``strict``.
+    """
+    ex = ctx.exchange
+    objects: list[tuple[int | None, str, dict[str, Any]]] = []
+    if ex.mode == "nonstream":
+        body, _ = ctx.final
+        if body is not None:
+            objects.append((None, "", body))
+            objects += [(None, f"/output/{n}", it) for n, it in enumerate(body.get("output") or []) if isinstance(it, dict)]
+    elif ctx.ok_stream:
+        for ev in _json_events(ctx):
+            resp = _response(ev)
+            if resp is not None:
+                objects.append((ev.index, "/response", dict(resp, type="response")))
+            item = ev.data.get("item") if ev.data and ev.type == "response.output_item.added" else None
+            if isinstance(item, dict):
+                objects.append((ev.index, "/item", item))
+    seen: set[tuple[str, str]] = set()
+    for index, pointer, obj in objects:
+        kind = "response" if pointer == "" else str(obj.get("type"))
+        prefix = _ID_PREFIX.get(kind)
+        value = obj.get("id")
+        if prefix is None or not isinstance(value, str) or value.startswith(prefix) or (kind, value) in seen:
+            continue
+        if kind == "function_call" and value == obj.get("call_id"):
+            continue  # the call id used as item id: ids.call_id's finding
+        seen.add((kind, value))
+        yield Issue(f"{kind} id {value!r} does not start with {prefix!r}", index, pointer=f"{pointer}/id", expected=f"{prefix}…", actual=value)

@@ -1,6 +1,6 @@
 """Oracle checks: did the proxy keep what the upstream said?
 
-Each compares the proxy's answer with :class:`conformance.oracle.Expected`, derived from the
+Each compares the proxy's answer with :class:`conformance.expected.Expected`, derived from the
 upstream chunks the fake upstream replayed for this exchange. On a stream the proxy's answer is
 the items as a client rebuilds them (each item's ``output_item.done``, or its ``added`` plus
 deltas when it was never closed) and the terminal response's status and usage; that the
@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from conformance.checks._registry import Context, Issue, Skip, check
-from conformance.oracle import Expected, json_equal
+from conformance.expected import Expected, ExpectedCall, json_equal
 from conformance.stream import Item
 
 __all__ = ["Produced", "produced"]
@@ -252,7 +252,7 @@ def tool_calls(ctx: Context) -> Iterator[Issue]:
             expected=[{"call_id": c.id, "name": c.name} for c in exp.tool_calls],
             actual=[{"call_id": got.items[i].get("call_id"), "name": got.items[i].get("name")} for i in calls],
         )
-    for n, (i, want) in enumerate(zip(calls, exp.tool_calls, strict=False)):
+    for n, i, want in _pair_calls(got, calls, exp.tool_calls):
         item = got.items[i]
         index, pointer = _anchor(got, i)
         if want.id and item.get("call_id") != want.id:
@@ -269,6 +269,27 @@ def tool_calls(ctx: Context) -> Iterator[Issue]:
                 expected=_clip(wanted),
                 actual=_clip(args),
             )
+
+
+def _pair_calls(got: Produced, calls: list[int], wanted: list[ExpectedCall]) -> list[tuple[int, int, ExpectedCall]]:
+    """(upstream call number, produced item index, upstream call): matched by call id, the rest in order.
+
+    Pairing by position alone blames every later call when one is missing (issue 12).
+    """
+    by_id = {got.items[i].get("call_id"): i for i in calls}
+    pairs: list[tuple[int, int, ExpectedCall]] = []
+    used: set[int] = set()
+    rest: list[tuple[int, ExpectedCall]] = []
+    for n, want in enumerate(wanted):
+        i = by_id.get(want.id) if want.id else None
+        if i is not None and i not in used:
+            pairs.append((n, i, want))
+            used.add(i)
+        else:
+            rest.append((n, want))
+    free = [i for i in calls if i not in used]
+    pairs += [(n, i, want) for (n, want), i in zip(rest, free, strict=False)]
+    return sorted(pairs, key=lambda p: p[0])
 
 
 @check("oracle.status", classes=("F1", "S6"), needs_stream=False, needs_upstream=True)
@@ -443,3 +464,72 @@ def error_relayed(ctx: Context) -> Iterator[Issue]:
             expected=_clip(exp.error_message),
             actual=_clip(message),
         )
+
+
+_MANY = 3  # upstream fragments from which one single delta means the proxy buffered
+
+
+@check("oracle.incremental", severity="warning", classes=("X2", "T4"), needs_upstream=True)
+def incremental(ctx: Context) -> Iterator[Issue]:
+    """What the upstream streamed in many chunks is streamed on, not buffered into one delta at the end.
+
+    A proxy that collects the text (or a call's arguments) and sends it as one delta turns
+    streaming into buffering: the user sees nothing until the answer is complete, and a long
+    answer looks like a stalled one (Codex's idle timeout). A warning: the answer is intact.
+    """
+    exp = _expected(ctx)
+    a = ctx.analysis
+    if exp.text_chunks >= _MANY:
+        parts = [p for item in a.items.values() if item.type == "message" for p in item.parts.values() if p.kind == "content"]
+        sent = [d for p in parts for d in p.deltas if d]
+        if len(sent) == 1:
+            part = next(p for p in parts if any(p.deltas))
+            yield Issue(
+                f"the upstream streamed the text in {exp.text_chunks} chunks; the proxy sent it as one delta",
+                part.added_at,
+                expected=f"{exp.text_chunks} deltas (or any number above 1)",
+                actual=1,
+            )
+    by_call = {c.id: c for c in exp.tool_calls if c.id}
+    for item in a.items.values():
+        if item.type != "function_call":
+            continue
+        call_id = (item.added or item.done or {}).get("call_id")
+        want = by_call.get(call_id) if isinstance(call_id, str) else None
+        sent = [d for d in item.arg_deltas if d]
+        if want is not None and want.fragments >= _MANY and len(sent) == 1:
+            yield Issue(
+                f"tool call {call_id} ({want.name}): the upstream streamed its arguments in {want.fragments} fragments; the proxy sent them as one delta",
+                item.args_done_at or item.added_at,
+                expected=f"{want.fragments} deltas (or any number above 1)",
+                actual=1,
+            )
+
+
+@check("oracle.limit_reached_incomplete", classes=("F1",), needs_stream=False)
+def limit_reached_incomplete(ctx: Context) -> Iterator[Issue]:
+    """Live mode: an answer whose ``usage.output_tokens`` reaches the ``max_output_tokens`` it was sent ends ``incomplete`` (reason ``max_output_tokens``).
+
+    With no recorded upstream the model server itself is the oracle: a model cut at the limit
+    is a truncated answer, and reporting it ``completed`` (llama.cpp did) makes agents settle a
+    half-written patch as final (pi.dev). Replayed exchanges are judged by ``oracle.status``.
+    """
+    ex = ctx.exchange
+    if not ex.live:
+        return  # a replayed exchange: oracle.status judges the ending against the recorded upstream
+    limit = _int(ex.request.get("max_output_tokens"))
+    response, status = ctx.final
+    if limit is None or response is None:
+        return
+    used = _int(_obj(response.get("usage")).get("output_tokens"))
+    if used is None or used < limit or status in ("incomplete", "failed"):
+        return
+    pointer = "/response/status" if ex.mode == "stream" else "/status"
+    index = ctx.analysis.terminal.index if ex.mode == "stream" and ctx.analysis.terminal else None
+    yield Issue(
+        f"usage.output_tokens is {used}, the max_output_tokens of the request is {limit}, yet the answer is {status!r}: a truncated answer reported as finished",
+        index,
+        pointer=pointer,
+        expected="incomplete",
+        actual=status,
+    )

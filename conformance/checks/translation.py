@@ -18,7 +18,7 @@ from itertools import zip_longest
 from typing import Any
 
 from conformance.checks._registry import Context, Issue, Skip, check
-from conformance.oracle import expect, json_equal
+from conformance.expected import expect, json_equal
 
 _TEXT_PARTS = {"input_text": "text", "output_text": "text", "text": "text", "refusal": "refusal"}
 _MEDIA = ("input_image", "input_file")
@@ -109,6 +109,8 @@ def _chat_text(content: Any) -> tuple[list[str], int]:
         elif isinstance(part, dict):
             if part.get("type") == "text" and isinstance(part.get("text"), str):
                 pieces.append(part["text"])
+            elif part.get("type") == "refusal" and isinstance(part.get("refusal"), str):
+                pieces.append(part["refusal"])  # a Chat refusal content part (assistant messages)
             elif _str(part.get("type")) in _CHAT_MEDIA:
                 media += 1
     return pieces, media
@@ -252,6 +254,8 @@ def _chat_conversation(msgs: list[dict[str, Any]], mid: list[list[str]]) -> list
     for i, m in enumerate(msgs):
         role = m.get("role")
         pieces, media = _chat_text(m.get("content"))
+        if role == "assistant" and isinstance(m.get("refusal"), str) and m["refusal"]:
+            pieces = [*pieces, m["refusal"]]  # the message-level Chat form of a refusal part
         if role == "user":
             if mid and any(same_text(p, pieces) for p in mid) and not media:
                 continue  # a mid-conversation developer message sent as a user message
@@ -267,25 +271,74 @@ def messages(ctx: Context) -> Iterator[Issue]:
 
     ``input`` as a string, items with or without ``type``, content as a string or parts,
     ``input_text``/``output_text``/``refusal`` parts in replayed assistant turns: all are the same
-    conversation. A proxy that keeps only the last user message (ccproxy: an infinite tool loop),
-    reorders, or drops an image answers a different conversation.
+    conversation, and so are Chat ``refusal`` parts (or a message-level ``refusal``) upstream. A
+    proxy that keeps only the last user message (ccproxy: an infinite tool loop), reorders, or
+    drops an image answers a different conversation. Every mismatch is reported, not just the
+    first; with ``previous_response_id`` the restored earlier turns may come first
+    (``translation.previous_response_id`` judges them).
     """
     request, chat = _gate(ctx, "translation.messages")
     items = _items(request)
     _, mid = _system_split(items)
     want = _conversation(items)
     got = _chat_conversation(_messages(chat), [p for _, p in mid])
-    for w, g in zip_longest(want, got):
-        if w is None:
+    # A proxy that honours previous_response_id puts the earlier turns first; whether they are
+    # complete is translation.previous_response_id's rule, so they are not "extra" here.
+    restored = bool(request.get("previous_response_id"))
+    for w, g in _align(want, got, restored):
+        if w is None and g is not None:
             yield Issue(f"an extra {g.role} message upstream at {g.where} that the input does not have", pointer=g.pointer, actual=g.show())
-            return
-        if g is None:
+        elif g is None and w is not None:
             yield Issue(f"{w.where} ({w.role}) is missing upstream", pointer=w.pointer, expected=w.show())
-            return
-        if w.role != g.role or not same_text(w.pieces, g.pieces) or w.media != g.media:
+        elif w is not None and g is not None:
             what = "role" if w.role != g.role else ("text" if not same_text(w.pieces, g.pieces) else "images/files")
             yield Issue(f"{w.where} went upstream as {g.where} with a different {what}", pointer=g.pointer, expected=w.show(), actual=g.show())
-            return
+
+
+def _same(w: _Entry, g: _Entry) -> bool:
+    return w.role == g.role and w.media == g.media and same_text(w.pieces, g.pieces)
+
+
+def _align(want: list[_Entry], got: list[_Entry], restored: bool) -> list[tuple[_Entry | None, _Entry | None]]:
+    """Every mismatch between the two conversations, not just the first.
+
+    The longest common subsequence (by :func:`_same`) anchors the alignment; between two anchors
+    the unmatched entries are paired as "went upstream different", the rest are missing or
+    extra. With ``restored``, unmatched upstream messages before the first anchor are the
+    earlier turns a ``previous_response_id`` brought back.
+    """
+    n, m = len(want), len(got)
+    lcs = [[0] * (m + 1) for _ in range(n + 1)]
+    for i in range(n - 1, -1, -1):
+        for j in range(m - 1, -1, -1):
+            lcs[i][j] = lcs[i + 1][j + 1] + 1 if _same(want[i], got[j]) else max(lcs[i + 1][j], lcs[i][j + 1])
+    out: list[tuple[_Entry | None, _Entry | None]] = []
+    i = j = 0
+    pending_w: list[_Entry] = []
+    pending_g: list[_Entry] = []
+    leading = True
+
+    def flush() -> None:
+        gs = pending_g
+        if leading and restored and len(gs) > len(pending_w):
+            gs = gs[len(gs) - len(pending_w) :]
+        out.extend(zip_longest(pending_w, gs))
+        pending_w.clear()
+        pending_g.clear()
+
+    while i < n or j < m:
+        if i < n and j < m and _same(want[i], got[j]) and lcs[i][j] == lcs[i + 1][j + 1] + 1:
+            flush()
+            leading = False
+            i, j = i + 1, j + 1
+        elif j < m and (i == n or lcs[i][j + 1] >= lcs[i + 1][j]):
+            pending_g.append(got[j])
+            j += 1
+        else:
+            pending_w.append(want[i])
+            i += 1
+    flush()
+    return [(w, g) for w, g in out if w is not None or g is not None]
 
 
 def _call_groups(items: list[dict[str, Any]]) -> list[list[tuple[int, dict[str, Any]]]]:
@@ -650,3 +703,46 @@ def previous_response_id(ctx: Context) -> Iterator[Issue]:
             expected="the earlier turn's input and output",
             actual=[{"role": m.get("role"), "text": _clip(t, 60)} for m, t in zip(msgs, texts, strict=False)],
         )
+
+
+_SAMPLING = ("temperature", "top_p", "presence_penalty", "frequency_penalty", "seed", "top_k", "min_p", "repetition_penalty", "logit_bias", "n")
+_TOOL_CALL_KEYS = frozenset({"id", "type", "function"})
+_FUNCTION_KEYS = frozenset({"name", "arguments"})
+
+
+@check("translation.no_additions", severity="warning", classes=("Q4", "T5", "Q2"), needs_stream=False, needs_upstream=True)
+def no_additions(ctx: Context) -> Iterator[Issue]:
+    """Nothing the client did not ask for goes upstream: no token limit, sampling parameter or tool ``strict: false`` it never set, no stray keys in replayed ``tool_calls``.
+
+    An injected ``max_tokens: 4096`` truncates long answers; an invented temperature changes
+    every answer; ``strict: false`` switches off the schema enforcement the Responses API gives
+    function tools by default; an ``index`` in a replayed assistant ``tool_calls`` entry is a
+    streaming field that strict upstreams reject in a request.
+    """
+    request, chat = _gate(ctx, "translation.no_additions")
+    if request.get("max_output_tokens") is None:
+        for key in ("max_tokens", "max_completion_tokens"):
+            if chat.get(key) is not None:
+                yield Issue(f"`{key}: {chat[key]}` went upstream; the request set no max_output_tokens", pointer=f"/{key}", expected=None, actual=chat[key])
+    for key in _SAMPLING:
+        if chat.get(key) is not None and request.get(key) is None:
+            yield Issue(f"`{key}: {_clip(json.dumps(chat[key]), 60)}` went upstream; the request did not set it", pointer=f"/{key}", expected=None, actual=chat[key])
+    asked = {t.get("name"): t for t in _list(request.get("tools")) if isinstance(t, dict) and t.get("type") == "function"}
+    for i, ct in enumerate(_list(chat.get("tools"))):
+        fn = ct.get("function") if isinstance(ct, dict) else None
+        if not isinstance(fn, dict):
+            continue
+        tool = asked.get(fn.get("name"))
+        if tool is not None and "strict" not in tool and fn.get("strict") is False:
+            yield Issue(f"tool {fn.get('name')!r}: `strict: false` added; the request did not set strict", pointer=f"/tools/{i}/function/strict", expected=None, actual=False)
+    for i, m in enumerate(_messages(chat)):
+        if m.get("role") != "assistant":
+            continue
+        for k, tc in enumerate(_list(m.get("tool_calls"))):
+            if not isinstance(tc, dict):
+                continue
+            stray = sorted(set(tc) - _TOOL_CALL_KEYS)
+            fn = tc.get("function")
+            stray += [f"function.{key}" for key in sorted(set(fn) - _FUNCTION_KEYS)] if isinstance(fn, dict) else []
+            if stray:
+                yield Issue(f"messages[{i}].tool_calls[{k}] carries keys a chat request does not have: {', '.join(stray)}", pointer=f"/messages/{i}/tool_calls/{k}", actual=_clip(json.dumps(tc), 200))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from conformance.checks._registry import Context, Issue, check
+from conformance.checks.errors import live_note
 
 
 def _excerpt(body: bytes, limit: int = 300) -> str:
@@ -78,7 +79,7 @@ def status_ok(ctx: Context) -> Iterator[Issue]:
     allowed = " or ".join(ctx.allowed_statuses())
     what = "a valid request" if allowed == "2xx" else "this request"
     yield Issue(
-        f"HTTP {ex.status} for {what}, where {allowed} is right; body: {_excerpt(ex.body)}",
+        f"HTTP {ex.status} for {what}, where {allowed} is right; body: {_excerpt(ex.body)}{live_note(ctx)}",
         expected=allowed,
         actual=ex.status,
     )
@@ -104,10 +105,10 @@ def content_type(ctx: Context) -> Iterator[Issue]:
 def upstream_matched(ctx: Context) -> Iterator[Issue]:
     """The proxy's Chat Completions request reaches the fake upstream and matches the cassette.
 
-    The fake upstream identifies a cassette turn by the text of the last chat message, which a
-    faithful translation preserves. No match means the proxy never called upstream, called the
-    wrong path, or changed the conversation on the way; the upstream's diagnosis names the
-    closest cassettes and what differed.
+    The fake upstream answers any chat request that fits the turn in flight, even one whose
+    conversation the proxy changed (the translation checks then name the change). No match means
+    the proxy never called upstream, called the wrong path, or sent a conversation with nothing
+    of the client's; the upstream's diagnosis names the closest cassettes and what differed.
     """
     ex = ctx.exchange
     if ex.upstream_expected <= 0 or ex.upstream_requests:

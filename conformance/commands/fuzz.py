@@ -17,7 +17,8 @@ from rich.table import Table
 
 from conformance.checks import PROFILES
 from conformance.driver import Limits
-from conformance.harness import HarnessError, Settings
+from conformance.exceptions import HarnessError, OptionError, UserError
+from conformance.options import Settings
 
 if TYPE_CHECKING:
     from conformance.fuzz.runner import FuzzReport
@@ -86,7 +87,7 @@ def run_fuzz(
     except ImportError as exc:
         raise HarnessError(f"fuzz needs hypothesis ({exc}): pip install 'responses-conformance[fuzz]'") from None
     if backend is not None and backend not in BACKENDS:
-        raise HarnessError(f"unknown --backend {backend!r}; known: {', '.join(sorted(BACKENDS))}")
+        raise OptionError(f"unknown --backend {backend!r}; known: {', '.join(sorted(BACKENDS))}")
     settings = Settings(
         proxy_url=proxy_url,
         proxy_cmd=proxy_cmd,
@@ -154,7 +155,7 @@ def _command(args: argparse.Namespace, console: Console) -> int:
             shrink_seconds=args.shrink_seconds,
             progress=lambda line: console.print(line, highlight=False, soft_wrap=True),
         )
-    except (HarnessError, ValueError) as exc:
+    except (UserError, ValueError) as exc:
         console.print(f"error: {exc}", style="bold red", highlight=False, soft_wrap=True)
         return 2
     print_report(report, console)

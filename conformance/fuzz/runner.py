@@ -34,11 +34,14 @@ from hypothesis.control import current_build_context
 from hypothesis.database import DirectoryBasedExampleDatabase, ExampleDatabase
 from hypothesis.errors import Flaky
 
-from conformance._model import Finding, Severity
-from conformance.cassette import CassetteError, load_cassette, parse_cassette
+from conformance.cassette import load_cassette, parse_cassette
+from conformance.exceptions import CassetteError, HarnessError
+from conformance.exchange import Finding, Severity
+from conformance.expected import expect
 from conformance.fuzz.strategies import Scenario, cassette_document, scenarios, to_cassette
-from conformance.harness import CassetteResult, Harness, HarnessError, Settings
-from conformance.oracle import expect
+from conformance.harness import Harness
+from conformance.options import Settings
+from conformance.run_report import CassetteResult
 
 if sys.version_info >= (3, 11):
     from builtins import BaseExceptionGroup

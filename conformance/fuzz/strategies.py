@@ -25,7 +25,7 @@ from typing import Any
 from hypothesis import strategies as st
 
 from conformance.cassette import Cassette, Interaction, Turn, parse_cassette, request_match_key
-from conformance.oracle import expect_chunks
+from conformance.expected import expect_chunks
 
 __all__ = [
     "BACKENDS",

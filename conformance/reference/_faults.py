@@ -364,6 +364,10 @@ def _edit_last_message(chat: dict[str, Any]) -> None:
         last["content"] = "(edited)"
 
 
+def _foreign_conversation(chat: dict[str, Any]) -> None:
+    chat["messages"] = [{"role": "user", "content": "An unrelated question from another conversation."}]
+
+
 _CHAT_CHUNK = {
     "id": "chatcmpl-fault",
     "object": "chat.completion.chunk",
@@ -519,6 +523,14 @@ def _split_tool_calls(chat: dict[str, Any]) -> None:
 def _keep_last_message(chat: dict[str, Any]) -> None:
     messages = chat.get("messages") or []
     chat["messages"] = [m for m in messages[:1] if m.get("role") == "system"] + messages[-1:]
+
+
+def _drop_last_tool_result(chat: dict[str, Any]) -> None:
+    """Leave out the most recent ``tool`` message: the result the model was about to read."""
+    messages = chat.get("messages") or []
+    last = max((i for i, m in enumerate(messages) if isinstance(m, dict) and m.get("role") == "tool"), default=None)
+    if last is not None:
+        chat["messages"] = messages[:last] + messages[last + 1 :]
 
 
 def _pop(*keys: str) -> Callable[[dict[str, Any]], None]:
@@ -693,8 +705,13 @@ _fault("T4-cumulative-arguments", {"integrity.arguments_concat"},
 _fault("R1-empty-completed-output", {"integrity.terminal_output"},
        "The terminal response has output [] although items were streamed.",
        events=_on_terminal(lambda t: t["response"].update(output=[])))
-_fault("Q2-wrong-last-message", {"upstream.matched", "http.status_ok"},
+# The fake upstream answers the turn in flight even when the proxy changed its last message, so
+# the translation check names the change (it used to be an unmatched request, a 5xx).
+_fault("Q2-wrong-last-message", {"translation.messages"},
        "Appends ' (edited)' to the last chat message sent upstream.", request=_edit_last_message)
+# A request that fits no turn in flight still gets the fake upstream's 5xx naming the closest cassettes.
+_fault("Q2-foreign-conversation", {"upstream.matched", "http.status_ok"},
+       "Sends upstream a conversation that has nothing of the client's.", request=_foreign_conversation)
 
 # The oracle: what the proxy answers must be what upstream said.
 _fault("X2-upstream-text-lost", {"oracle.text"},
@@ -757,6 +774,9 @@ _fault("Q2-tool-history-split", {"translation.tool_history"},
        request=_split_tool_calls)
 _fault("Q2-history-dropped", {"translation.messages"},
        "Sends only the system message and the last message upstream.", request=_keep_last_message)
+_fault("Q2-tool-result-dropped", {"translation.tool_history"},
+       "Leaves the most recent tool result out of the history it sends upstream.",
+       request=_drop_last_tool_result)
 _fault("Q3-400-on-string-input", {"request.valid_input_accepted", "http.status_ok", "upstream.matched"},
        "Refuses `input` given as a string.",
        responses_request=_refuse(lambda b: "input" if isinstance(b.get("input"), str) else None))
@@ -802,4 +822,147 @@ _fault("R5-nonstream-no-created-at", {"nonstream.body_is_response"},
        "The stream: false body lacks created_at.", body=_pop("created_at"))
 _fault("X-no-done-sentinel", {"dialect.done_sentinel_sent"},
        "Ends the stream without data: [DONE] (Open Responses requires it).", wire="no-done")
+# fmt: on
+
+
+# -- issue 12: what real proxies showed (faults added at the end; the list above is unchanged) ---
+def _late_empty_deltas(frames: list[Frame]) -> list[Frame]:
+    """An empty delta right after each ``output_text.done`` and ``function_call_arguments.done``."""
+    out: list[Frame] = []
+    for f in frames:
+        out.append(f)
+        if not isinstance(f, dict):
+            continue
+        if f.get("type") == "response.output_text.done":
+            scope: dict[str, Any] = {k: f[k] for k in ("item_id", "output_index", "content_index") if k in f}
+            out.append({"type": "response.output_text.delta", **scope, "delta": "", "logprobs": []})
+        elif f.get("type") == "response.function_call_arguments.done":
+            scope = {k: f[k] for k in ("item_id", "output_index") if k in f}
+            out.append({"type": "response.function_call_arguments.delta", **scope, "delta": ""})
+    return out
+
+
+def _drop_cache_write_tokens(response: dict[str, Any]) -> None:
+    usage = response.get("usage")
+    details = usage.get("input_tokens_details") if isinstance(usage, dict) else None
+    if isinstance(details, dict):
+        details.pop("cache_write_tokens", None)
+
+
+def _events_without_cache_write_tokens(frames: list[Frame]) -> list[Frame]:
+    for f in _events(frames):
+        if isinstance(f.get("response"), dict):
+            _drop_cache_write_tokens(f["response"])
+    return frames
+
+
+def _echo_disagrees(frames: list[Frame]) -> list[Frame]:
+    """The terminal flips parallel_tool_calls and echoes the upstream chat id as previous_response_id."""
+    t = _terminal_at(frames)
+    if t is not None:
+        term = frames[t]
+        assert isinstance(term, dict)
+        _echo_upstream_id(term["response"])
+    return frames
+
+
+def _echo_upstream_id(response: dict[str, Any]) -> None:
+    response["parallel_tool_calls"] = not response.get("parallel_tool_calls", True)
+    response["previous_response_id"] = "chatcmpl-fault"
+
+
+def _add_unasked(chat: dict[str, Any]) -> None:
+    """What some proxies add upstream: a token limit, a temperature, strict: false, an index."""
+    chat.setdefault("max_tokens", 4096)
+    chat.setdefault("temperature", 0.7)
+    for tool in chat.get("tools") or []:
+        fn = tool.get("function") if isinstance(tool, dict) else None
+        if isinstance(fn, dict):
+            fn.setdefault("strict", False)
+    for m in chat.get("messages") or []:
+        for n, tc in enumerate(m.get("tool_calls") or [] if isinstance(m, dict) else []):
+            if isinstance(tc, dict):
+                tc["index"] = n
+
+
+def _buffer_deltas(frames: list[Frame]) -> list[Frame]:
+    """Each part's text and each call's arguments as one delta, just before its ``*.done``."""
+    kinds = {"response.output_text.delta": "response.output_text.done", "response.function_call_arguments.delta": "response.function_call_arguments.done"}
+    held: dict[tuple[str, Any, Any], dict[str, Any]] = {}
+    out: list[Frame] = []
+    for f in frames:
+        if isinstance(f, dict) and f.get("type") in kinds:
+            key = (kinds[str(f["type"])], f.get("item_id"), f.get("content_index"))
+            if key in held:
+                held[key]["delta"] += f.get("delta", "")
+            else:
+                held[key] = dict(f)
+            continue
+        if isinstance(f, dict):
+            key = (str(f.get("type")), f.get("item_id"), f.get("content_index"))
+            if key in held:
+                out.append(held.pop(key))
+        out.append(f)
+    return out
+
+
+def _second_in_progress(frames: list[Frame]) -> list[Frame]:
+    first = next((f for f in _events(frames, "response.in_progress")), None)
+    t = _terminal_at(frames)
+    if first is None or t is None:
+        return frames
+    return [*frames[:t], json.loads(json.dumps(first)), *frames[t:]]
+
+
+def _unprefixed_ids(frames: list[Frame]) -> list[Frame]:
+    """resp_/msg_/fc_ ids become resp-/msg-/fc- ids, consistently everywhere."""
+    out: list[Frame] = []
+    for f in frames:
+        if isinstance(f, dict):
+            text = json.dumps(f)
+            for prefix in ("resp", "msg", "fc"):
+                text = text.replace(f'"{prefix}_', f'"{prefix}-')
+            f = json.loads(text)
+        out.append(f)
+    return out
+
+
+def _float_created_at(frames: list[Frame]) -> list[Frame]:
+    for f in _events(frames):
+        resp = f.get("response")
+        if isinstance(resp, dict) and isinstance(resp.get("created_at"), int):
+            resp["created_at"] = resp["created_at"] + 0.25
+    return frames
+
+
+# fmt: off
+_fault("X2-late-empty-deltas", {"items.no_delta_after_done"},
+       "An empty text delta follows each output_text.done, an empty argument delta each function_call_arguments.done.",
+       events=_late_empty_deltas)
+_fault("T2-reused-index-merged", {"oracle.tool_calls"},
+       "Keys tool-call fragments by index alone: a second call sent on a used index with a new id is merged into the first.",
+       machine={"merge_reused_index": True})
+_fault("S3-no-part-added-no-text-done", {"items.event_targets_open_part", "items.close_order"},
+       "Neither content_part.added nor output_text.done is sent (the missing closer must still be named).",
+       events=_drop("response.content_part.added", "response.output_text.done"))
+_fault("U1-no-cache-write-tokens", {"schema.usage_details"},
+       "Usage has no input_tokens_details.cache_write_tokens (stream and stream: false body).",
+       events=_events_without_cache_write_tokens, body=_drop_cache_write_tokens)
+_fault("R3-echo-disagrees", {"lifecycle.echo_consistent"},
+       "The terminal response (and the stream: false body) says parallel_tool_calls the other way round "
+       "and echoes previous_response_id as an upstream chatcmpl- id.",
+       events=_echo_disagrees, body=_echo_upstream_id)
+_fault("Q4-unasked-upstream-additions", {"translation.no_additions"},
+       "Adds max_tokens 4096, temperature 0.7, strict: false on tools and an index in replayed tool_calls, where the client set none.",
+       request=_add_unasked)
+_fault("X-buffered-deltas", {"oracle.incremental"},
+       "Buffers each message part's text and each call's arguments into one delta sent just before its done event.",
+       events=_buffer_deltas)
+_fault("R3-in-progress-repeated", {"lifecycle.in_progress_second"},
+       "Sends response.in_progress a second time, right before the terminal event.", events=_second_in_progress)
+_fault("I2-ids-without-prefixes", {"ids.prefixes"},
+       "Response, message and function_call ids lack the resp_/msg_/fc_ prefixes (resp-…, msg-…, fc-…).",
+       events=_unprefixed_ids)
+_fault("R3-float-created-at", {"schema.response"},
+       "created_at is a float (…25) in every response object of the stream.", events=_float_created_at)
 # fmt: on

@@ -56,7 +56,7 @@ def response_base(body: dict[str, Any], response_id: str) -> dict[str, Any]:
         "model": body.get("model"),
         "output": [],
         "parallel_tool_calls": body.get("parallel_tool_calls", True),
-        "previous_response_id": None,
+        "previous_response_id": body.get("previous_response_id"),
         "prompt_cache_key": body.get("prompt_cache_key"),
         "reasoning": body.get("reasoning"),
         "safety_identifier": body.get("safety_identifier"),
@@ -147,11 +147,14 @@ REASONING_EVENTS = ("summary", "text", "dot")
 class Machine:
     """Translate one upstream chat stream into one Responses event stream."""
 
-    def __init__(self, base: dict[str, Any], *, reasoning_events: str = "summary") -> None:
+    def __init__(self, base: dict[str, Any], *, reasoning_events: str = "summary", merge_reused_index: bool = False) -> None:
         if reasoning_events not in REASONING_EVENTS:
             raise ValueError(f"reasoning_events must be one of {REASONING_EVENTS}")
         self.base = base
         self.reasoning_events = reasoning_events
+        # The fault zoo's T2 bug: fragments keyed by index alone, so a reused index merges two calls.
+        self.merge_reused_index = merge_reused_index
+        self._index_key: dict[int, tuple[str, Any]] = {}
         self.output: list[dict[str, Any]] = []
         self.usage: dict[str, Any] | None = None
         self.finish_reason: str | None = None
@@ -271,17 +274,17 @@ class Machine:
         index = frag.get("index")
         key: tuple[str, Any]
         if isinstance(index, int) and not isinstance(index, bool):
-            key = ("index", index)
+            key = self._index_key.get(index, ("index", (0, index)))
             known = self._calls.get(key)
-            if known is not None and call_id and known.id and call_id != known.id:
-                # A new id at a used index is a new call (backends that send every call at index 0).
-                self._calls = {(("reused", (index, len(self._calls))) if k == key else k): c for k, c in self._calls.items()}
+            if known is not None and known.id and call_id and call_id != known.id and not self.merge_reused_index:
+                key = ("index", (key[1][0] + 1, index))  # a new id on a used index: a new call (T2)
+            self._index_key[index] = key
         elif call_id:
             key = next((k for k, c in self._calls.items() if c.id == call_id), ("id", call_id))
         elif self._calls:
             key = next(reversed(self._calls))
         else:
-            key = ("index", 0)
+            key = self._index_key.get(0, ("index", (0, 0)))
         call = self._calls.get(key)
         if call is None and not (call_id or name or args):
             return  # an empty continuation of a call already emitted (quirk 15)
@@ -334,9 +337,11 @@ class Machine:
         self._item = None
 
     def _flush_calls(self, status: str) -> None:
-        # In upstream index order: a call whose first fragment carried nothing comes into being late.
+        # In upstream index order (reuse generation, index), as the oracle orders them: a call whose
+        # first fragment carried nothing comes into being late but keeps its place.
         ordered = sorted(self._calls.items(), key=lambda kv: _call_position(kv[0]))
         calls, self._calls = [c for _, c in ordered], {}
+        self._index_key = {}
         for call in calls:
             index, item_id = len(self.output), new_id("fc")
             arguments = "".join(call.fragments) or "{}"
@@ -406,13 +411,11 @@ class Machine:
         return out
 
 
-def _call_position(key: tuple[str, Any]) -> tuple[bool, int]:
-    """Calls with an upstream index first, by index (a reused index keeps its first place)."""
+def _call_position(key: tuple[str, Any]) -> tuple[bool, tuple[int, int]]:
+    """Calls with an upstream index first, by (reuse generation, index); then calls known by id."""
     if key[0] == "index":
-        return False, int(key[1])
-    if key[0] == "reused":
-        return False, int(key[1][0])
-    return True, 0
+        return False, key[1]
+    return True, (0, 0)
 
 
 def is_terminal(event: Any) -> bool:

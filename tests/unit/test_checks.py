@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from conformance._model import Chunk, Exchange, TransportError
 from conformance.checks import REGISTRY, run_checks
+from conformance.exchange import Chunk, Exchange, TransportError
 from conformance.report import format_finding
 
 Events = list[dict[str, Any]]
@@ -63,6 +63,14 @@ def encode(events: Events, *, renumber: bool = True, event_lines: bool = True, t
 
 def exchange(body: bytes, *, status: int = 200, ct: str = "text/event-stream", error: TransportError | None = None) -> Exchange:
     return Exchange("crafted", 0, "http://127.0.0.1:1/v1/responses", {"model": "m", "input": "x"}, status=status, headers={"content-type": ct}, chunks=[Chunk(0, body[i : i + 7]) for i in range(0, len(body), 7)], transport_error=error)
+
+
+def live_exchange(body: bytes, *, max_output_tokens: int) -> Exchange:
+    """A live-mode exchange (no recorded upstream) of a request with this token limit."""
+    ex = exchange(body)
+    ex.request = {"model": "m", "input": "x", "stream": True, "max_output_tokens": max_output_tokens}
+    ex.live = True
+    return ex
 
 
 def fired(ex: Exchange, profile: str = "strict") -> set[str]:
@@ -131,6 +139,14 @@ CASES: dict[str, tuple[Callable[[], Exchange], set[str]]] = {
     "stall": (lambda: exchange(encode(clean_events()[:2]), error=TransportError("idle_timeout", "stalled")), {"transport.timeout", "lifecycle.terminal_present"}),
     "cap": (lambda: exchange(encode(clean_events()), error=TransportError("cap", "too big")), {"transport.cap"}),
     "cut": (lambda: exchange(encode(clean_events()), error=TransportError("protocol", "reset")), {"transport.clean_close"}),
+    # issue 12 (more in tests/unit/test_real_proxy_cases.py)
+    "late-empty-delta": (lambda: exchange(mutate(lambda e: [*e[:7], {"type": "response.output_text.delta", "item_id": "msg_1", "output_index": 0, "content_index": 0, "delta": "", "logprobs": []}, *e[7:]])), {"items.no_delta_after_done"}),
+    "echo-flips": (lambda: exchange(mutate(lambda e: e[-1]["response"].update(parallel_tool_calls=False))), {"lifecycle.echo_consistent"}),
+    "ids-without-prefixes": (lambda: exchange(encode(clean_events()).replace(b'"msg_1"', b'"m1"')), {"ids.prefixes"}),
+    "float-created-at": (lambda: exchange(mutate(lambda e: e[0]["response"].update(created_at=1.5))), {"schema.response"}),
+    "second-in-progress": (lambda: exchange(mutate(lambda e: [*e[:-1], copy.deepcopy(e[1]), e[-1]])), {"lifecycle.in_progress_second"}),
+    "no-cache-write-tokens": (lambda: exchange(mutate(lambda e: [e[-1]["response"]["usage"]["input_tokens_details"].pop("cache_write_tokens"), e][1])), {"schema.usage_details"}),
+    "live-cut-answer-completed": (lambda: live_exchange(encode(clean_events()), max_output_tokens=2), {"oracle.limit_reached_incomplete"}),
 }
 
 

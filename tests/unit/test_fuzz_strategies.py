@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conformance.cassette import Interaction
+from conformance.expected import expect
 from conformance.fuzz.runner import normalise_reason, problem_id
 from conformance.fuzz.strategies import (
     BACKENDS,
@@ -19,7 +20,6 @@ from conformance.fuzz.strategies import (
     streams,
     to_cassette,
 )
-from conformance.oracle import expect
 
 FAST = settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck), database=None)
 

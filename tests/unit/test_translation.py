@@ -10,12 +10,12 @@ from typing import Any
 
 import pytest
 
-from conformance._model import Chunk, Exchange
 from conformance.cassette import parse_cassette
 from conformance.checks import PROFILES, REGISTRY, Context, run_checks
 from conformance.checks._profiles import LENIENT
 from conformance.checks._registry import status_matches
 from conformance.checks.translation import same_text
+from conformance.exchange import Chunk, Exchange
 from conformance.harness import Harness, PlaceholderError, resolve_placeholders
 from conformance.reference._translate import to_chat
 
@@ -126,6 +126,8 @@ CASES: dict[str, tuple[Chat, set[str]]] = {
     "parallel-dropped": (m(lambda c: c.pop("parallel_tool_calls")), {"translation.tool_choice"}),
     "max-tokens-dropped": (m(lambda c: c.pop("max_tokens")), {"translation.sampling"}),
     "temperature-changed": (m(lambda c: c.update(temperature=1.0)), {"translation.sampling"}),
+    "penalty-invented": (m(lambda c: c.update(presence_penalty=0.5)), {"translation.no_additions"}),
+    "index-in-replayed-tool-call": (m(lambda c: c["messages"][2]["tool_calls"][0].update(index=0)), {"translation.no_additions"}),
     "response-format-dropped": (m(lambda c: c.pop("response_format")), {"translation.response_format"}),
     "schema-changed": (m(lambda c: c["response_format"]["json_schema"].update(schema={})), {"translation.response_format"}),
     "no-include-usage": (m(lambda c: c.pop("stream_options")), {"translation.stream_usage"}),

@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from test_checks import clean_events
 
-from conformance._model import Chunk, Exchange
 from conformance.cassette import Cassette, parse_cassette
 from conformance.checks import REGISTRY, Context, run_checks
-from conformance.oracle import chat_completion_body, expect_chunks, json_equal
+from conformance.exchange import Chunk, Exchange
+from conformance.expected import chat_completion_body, expect_chunks, json_equal
 from conformance.report import format_finding
 
 Events = list[dict[str, Any]]
@@ -385,6 +385,7 @@ def test_new_checks_are_proven_here_or_in_test_translation() -> None:
         "oracle.error_relayed", "errors.envelope", "http.status_ok", "request.valid_input_accepted",
         "nonstream.output_text", "nonstream.body_is_response", "nonstream.matches_stream",
         "dialect.reasoning_events_sdk_names", "dialect.reasoning_events_spec_names", "dialect.error_event_nested",
+        "oracle.incremental", "oracle.limit_reached_incomplete",  # tests/unit/test_real_proxy_cases.py
     }
     mine = {c for c in REGISTRY if c.startswith(("oracle.", "errors.", "request.", "nonstream.", "dialect."))}
     assert mine - proven == set()

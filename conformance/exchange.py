@@ -1,4 +1,4 @@
-"""Plain data: what was sent, what came back, and what the checks found.
+"""Plain data at the bottom of the import graph: what was sent, what came back, what checks found.
 
 Everything here serialises to JSON (``to_json``/``from_json``) so an exchange recorded by one
 pytest-xdist worker can be read by another, and so reports can be written from it.
@@ -10,6 +10,11 @@ import base64
 import enum
 from dataclasses import dataclass, field
 from typing import Any
+
+__all__ = ["PROFILES", "Chunk", "Exchange", "Finding", "Outcome", "Severity", "TransportError"]
+
+PROFILES = ("openai", "open-responses", "lenient", "strict")
+"""The profiles a run can use (see :mod:`conformance.checks._profiles`); here so options need no checks."""
 
 
 class Severity(str, enum.Enum):
@@ -70,6 +75,14 @@ class Finding:
             actual=data.get("actual"),
             repro=data.get("repro"),
         )
+
+
+@dataclass
+class Outcome:
+    """One check on one exchange (or merged over a cassette's exchanges): findings, or why skipped."""
+
+    findings: list[Finding] = field(default_factory=list)
+    skipped: str | None = None
 
 
 @dataclass

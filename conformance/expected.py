@@ -14,9 +14,7 @@ Where the upstream leaves a correct answer open (an unknown finish reason, a cut
 finish chunk), :attr:`Expected.outcomes` lists every outcome a correct proxy may report, so the
 checks never raise a false alarm.
 
-:func:`response_of` gives the proxy's final Response object of an exchange (the terminal event's
-``response``, or the JSON body of a ``stream: false`` answer); :func:`chat_completion_body`
-assembles the ``chat.completion`` a non-streaming upstream would have answered.
+:func:`chat_completion_body` assembles the ``chat.completion`` a non-streaming upstream would have answered.
 """
 
 from __future__ import annotations
@@ -25,10 +23,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from conformance._model import Exchange
 from conformance.cassette import Interaction
 from conformance.sse import parse_sse
-from conformance.stream import analyze
 
 __all__ = [
     "Expected",
@@ -37,12 +33,10 @@ __all__ = [
     "expect",
     "expect_chunks",
     "json_equal",
-    "response_of",
 ]
 
 _COMPLETED = frozenset({"stop", "tool_calls", "function_call", "eos", "end_turn", "stop_sequence", "eos_token"})
 _INCOMPLETE = {"length": "max_output_tokens", "max_tokens": "max_output_tokens", "content_filter": "content_filter"}
-_TERMINAL_STATUS = {"response.completed": "completed", "response.incomplete": "incomplete", "response.failed": "failed"}
 
 
 @dataclass
@@ -52,6 +46,8 @@ class ExpectedCall:
     id: str
     name: str
     arguments: str
+    fragments: int = 1
+    """How many non-empty argument fragments the upstream streamed it in."""
 
 
 @dataclass
@@ -73,6 +69,8 @@ class Expected:
     upstream_status: int = 200
     chunk_id: str | None = None
     model: str | None = None
+    text_chunks: int = 0
+    """How many non-empty content deltas the upstream streamed the text in."""
 
     @property
     def healthy(self) -> bool:
@@ -97,6 +95,7 @@ class _Builder:
         self.refusal: list[str] = []
         self.reasoning: list[str] = []
         self.calls: dict[tuple[str, Any], _Call] = {}
+        self.index_key: dict[int, tuple[str, Any]] = {}  # the current call of each tool-call index
         self.finish: str | None = None
         self.usage: dict[str, Any] | None = None
         self.error: str | None = None
@@ -155,17 +154,18 @@ class _Builder:
         index = frag.get("index")
         key: tuple[str, Any]
         if isinstance(index, int) and not isinstance(index, bool):
-            key = ("index", index)
+            key = self.index_key.get(index, ("index", (0, index)))
             known = self.calls.get(key)
-            if known is not None and call_id and known.id and call_id != known.id:
-                # A new id at a used index is a new call (backends that send every call at index 0).
-                self.calls = {(("reused", (index, len(self.calls))) if k == key else k): c for k, c in self.calls.items()}
+            if known is not None and known.id and call_id and call_id != known.id:
+                # A new id on a used index is a new call (backends that send every call on index 0).
+                key = ("index", (key[1][0] + 1, index))
+            self.index_key[index] = key
         elif call_id:
             key = next((k for k, c in self.calls.items() if c.id == call_id), ("id", call_id))
         elif self.calls:
             key = next(reversed(self.calls))
         else:
-            key = ("index", 0)
+            key = self.index_key.get(0, ("index", (0, 0)))
         call = self.calls.get(key)
         if call is None:
             if not (call_id or name or args):
@@ -179,15 +179,9 @@ class _Builder:
             call.fragments.append(args)
 
     def tool_calls(self) -> list[ExpectedCall]:
-        def position(key: tuple[str, Any]) -> tuple[bool, int]:
-            if key[0] == "index":
-                return False, int(key[1])
-            if key[0] == "reused":
-                return False, int(key[1][0])
-            return True, 0
-
-        ordered = sorted(self.calls.items(), key=lambda kv: position(kv[0]))
-        return [ExpectedCall(c.id, c.name, "".join(c.fragments)) for _, c in ordered]
+        # Indexed calls in (reuse generation, index) order, then calls known only by id, as they came.
+        ordered = sorted(self.calls.items(), key=lambda kv: (kv[0][0] != "index", kv[0][1] if kv[0][0] == "index" else (0, 0)))
+        return [ExpectedCall(c.id, c.name, "".join(c.fragments), len(c.fragments)) for _, c in ordered]
 
 
 def _list(value: Any) -> list[Any]:
@@ -295,6 +289,7 @@ def expect_chunks(status: int, headers: dict[str, str], chunks: list[bytes], end
         upstream_status=status,
         chunk_id=b.chunk_id,
         model=b.model,
+        text_chunks=len(b.text),
     )
 
 
@@ -324,30 +319,6 @@ def chat_completion_body(expected: Expected, model: str | None = None) -> dict[s
     if expected.usage is not None:
         body["usage"] = expected.usage
     return body
-
-
-def response_of(exchange: Exchange) -> tuple[dict[str, Any] | None, str | None]:
-    """The proxy's final Response object and how it ended (completed/incomplete/failed), or (None, None).
-
-    Stream: the first terminal event's ``response`` and the event type's status. Non-stream: the
-    JSON body of a 2xx answer and its ``status``.
-    """
-    if exchange.status is None or not 200 <= exchange.status < 300:
-        return None, None
-    if exchange.mode == "nonstream":
-        try:
-            body = json.loads(exchange.body)
-        except ValueError:
-            return None, None
-        if not isinstance(body, dict):
-            return None, None
-        status = body.get("status")
-        return body, status if isinstance(status, str) else None
-    term = analyze(exchange).terminal
-    if term is None or term.data is None:
-        return None, None
-    resp = term.data.get("response")
-    return (resp if isinstance(resp, dict) else None), _TERMINAL_STATUS.get(term.type or "")
 
 
 def json_equal(a: str, b: str) -> bool:
