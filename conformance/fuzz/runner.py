@@ -20,7 +20,6 @@ import hashlib
 import json
 import re
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
@@ -378,10 +377,13 @@ def _shrink_limit(seconds: float) -> Iterator[None]:
 def fuzz(config: FuzzConfig, harness: Harness | None = None) -> FuzzReport:
     """Run one campaign; raises :class:`HarnessError` only when the target cannot be run at all."""
     own = harness is None
-    empty = tempfile.TemporaryDirectory(prefix="conformance-fuzz-")
     if harness is None:
-        harness = Harness(replace(config.settings, cassette_dirs=[empty.name], stream_only=False))
-        harness.start()
+        harness = Harness(replace(config.settings, cassette_dirs=(), stream_only=False))
+        try:
+            harness.start(load=False)
+        except BaseException:
+            harness.stop()  # a proxy command that started before the failure does not outlive it
+            raise
     campaign = _Campaign(config, harness)
     report = campaign.report
     start = time.monotonic()
@@ -439,8 +441,6 @@ def fuzz(config: FuzzConfig, harness: Harness | None = None) -> FuzzReport:
         report.elapsed = time.monotonic() - start
         if own:
             harness.stop()
-        with contextlib.suppress(OSError):
-            empty.cleanup()
     report.problems = sorted(campaign.problems.values(), key=lambda p: p.first_seen)
     return report
 

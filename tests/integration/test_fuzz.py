@@ -87,3 +87,30 @@ def test_assert_no_problems_for_pytest(tmp_path: Path) -> None:
     assert report.examples == 20
     with pytest.raises(AssertionError, match=r"oracle\.status"):
         assert_no_problems(faults=["F1-length-as-completed"], examples=120, seed=1, out=tmp_path, database=None)
+
+
+pytest_plugins = ["pytester"]
+
+
+def test_pytest_option_adds_one_fuzz_item(pytester: pytest.Pytester) -> None:
+    # In subprocesses: pytester's in-process runs drop and re-import modules between runs, which
+    # leaves httpx mapping the exceptions of a stale httpcore.
+    pytester.makeini("[pytest]\n")  # rootdir and the found cassettes stay in the test's directory
+    (pytester.path / "text.json").write_text((Path(__file__).parents[2] / "cassettes" / "usage" / "openai-text-include-usage.json").read_text())
+    clean = pytester.runpytest_subprocess("--conformance-fuzz", "20", "--conformance-fuzz-seed", "5", "-p", "no:cacheprovider")
+    clean.assert_outcomes(passed=1)  # the fuzz item alone: fuzzing does not start the cassette suite
+    clean.stdout.no_fnmatch_line("*Traceback*")
+    faulty = pytester.runpytest_subprocess(
+        "--conformance-fuzz", "120", "--conformance-fuzz-seed", "1",
+        "--conformance-reference-fault", "F1-length-as-completed",
+        "--conformance-cassettes", "text.json",
+        "--conformance-checks", "oracle.status",
+        "-p", "no:cacheprovider",
+    )
+    outcomes = faulty.parseoutcomes()
+    assert outcomes["failed"] >= 1  # the fuzz item (the cassette's own oracle.status may fail too)
+    faulty.stdout.fnmatch_lines(["*fuzz found * problem(s)*", "oracle.status-*cassettes/found/*", "*FAILED conformance/fuzz*"])
+    assert list((pytester.path / "cassettes" / "found").glob("oracle.status-*.json"))
+    bad = pytester.runpytest_subprocess("--conformance-fuzz", "many", "-p", "no:cacheprovider")
+    assert bad.ret == pytest.ExitCode.USAGE_ERROR
+    bad.stderr.fnmatch_lines(["*--conformance-fuzz*'many'*"])
