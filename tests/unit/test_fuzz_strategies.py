@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -67,6 +68,7 @@ def test_the_oracle_reads_back_the_tool_calls(s: GeneratedStream) -> None:
     assert [(t.id, t.name, t.arguments) for t in got] == [(t.id, t.name, t.arguments) for t in c.calls]
 
 
+@pytest.mark.slow
 @FAST
 @given(scenarios())
 def test_scenarios_are_valid_cassettes(sc: object) -> None:
@@ -80,6 +82,7 @@ def test_scenarios_are_valid_cassettes(sc: object) -> None:
     assert 1 <= len(cassette.turns) <= 2
 
 
+@pytest.mark.slow
 def test_every_shape_is_generated() -> None:
     """The strategies reach each fragmentation, read mode, usage placement, finish and backend."""
     seen: Counter[str] = Counter()
