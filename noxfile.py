@@ -37,7 +37,7 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def types(session: nox.Session) -> None:
-    session.install("-e", ".", "mypy", "types-jsonschema")
+    session.install("-e", ".[fuzz]", "mypy", "types-jsonschema")
     session.run("mypy")
 
 
@@ -49,9 +49,11 @@ def bench(session: nox.Session) -> None:
     """Every speed figure in one table (benchmarks/bench.py): checking µs/event next to bare
     json.loads at 1k-1M events, memory per event, a 64 MiB SSE line, the suite against the
     reference bridge, ms per exchange through codex-relay, fake-upstream replays/s.
-    `nox -s bench -- --quick` for a short run; `-- --skip codex,suite` to leave rows out."""
-    session.install("-e", ".", CODEX_RELAY)
+    `nox -s bench -- --quick` for a short run; `-- --skip codex,suite` to leave rows out.
+    Then fuzz exchanges/s (benchmarks/bench_fuzz.py)."""
+    session.install("-e", ".[fuzz]", CODEX_RELAY)
     session.run("python", "benchmarks/bench.py", *session.posargs)
+    session.run("python", "benchmarks/bench_fuzz.py")
 
 
 @nox.session

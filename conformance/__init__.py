@@ -23,7 +23,7 @@ module (``_name``) or a private name of another package, and no two modules impo
 9. capture, recorder
 10. options
 11. harness
-12. report, snapshots
+12. report, snapshots, fuzz
 13. pipeline
 14. _pytest_items, commands
 15. cli, plugin

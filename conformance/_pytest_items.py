@@ -23,7 +23,7 @@ from conformance._crash import HARNESS_ERROR
 from conformance._rundir import make_run_dir, remove_run_dir, write_shared_result
 from conformance.cassette import Cassette, CassetteError
 from conformance.checks import REGISTRY, selected_checks
-from conformance.exceptions import HarnessError
+from conformance.exceptions import HarnessError, UserError
 from conformance.exchange import Finding, Outcome, Severity
 from conformance.expectations import Expectations, Verdict, judge
 from conformance.options import OutputSettings, Settings
@@ -278,6 +278,53 @@ class SuiteNode(pytest.Collector):
             yield CassetteNode.from_parent(
                 self, name=cassette.id, nodeid=f"conformance/{cassette.id}", cassette=cassette, suite=self.suite
             )
+
+
+class FuzzItem(pytest.Item):
+    """``--conformance-fuzz N``: one property-based campaign against the configured target.
+
+    Fails with one line per distinct problem and the shrunk cassette it was saved as (under
+    ``cassettes/found/`` of the directory pytest was started in, as ``responses-conformance fuzz``).
+    """
+
+    def __init__(self, *, settings: Settings, examples: int, seed: int, root: Path, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.settings, self.examples, self.seed, self.root = settings, examples, seed, root
+
+    def runtest(self) -> None:
+        from conformance.commands.fuzz import assert_no_problems
+
+        s = self.settings
+        report = assert_no_problems(
+            proxy_url=s.proxy_url,
+            proxy_cmd=s.proxy_cmd,
+            faults=list(s.reference_faults),
+            profile=s.profile,
+            upstream_port=s.upstream_port,
+            responses_path=s.responses_path,
+            api_key=s.api_key,
+            examples=self.examples,
+            seed=self.seed,
+            out=self.root / "cassettes" / "found",
+            database=self.root / ".hypothesis" / "conformance-fuzz",
+        )
+        self.user_properties.append(("conformance_fuzz", f"{report.examples} examples, {report.exchanges} exchanges"))
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
+        if isinstance(excinfo.value, (AssertionError, UserError)):
+            return str(excinfo.value)
+        return str(super().repr_failure(excinfo, style=style))
+
+    def reportinfo(self) -> tuple[str, int | None, str]:
+        return "conformance", None, f"fuzz: {self.examples} generated upstream streams, seed {self.seed}"
+
+
+def fuzz_item(session: pytest.Session, settings: Settings, examples: int, seed: int) -> pytest.Item:
+    """The ``--conformance-fuzz`` item (``conformance/fuzz``)."""
+    return FuzzItem.from_parent(
+        session, name="fuzz", nodeid="conformance/fuzz", settings=settings, examples=examples, seed=seed,
+        root=Path(session.config.invocation_params.dir),
+    )
 
 
 def collect_items(session: pytest.Session, suite: Suite) -> list[pytest.Item]:

@@ -20,6 +20,7 @@ from rich.text import Text
 from conformance._crash import crash_line
 from conformance.checks import PROFILES, REGISTRY
 from conformance.commands import check as check_command
+from conformance.commands import fuzz as fuzz_command
 from conformance.commands import record as record_command
 from conformance.commands import replay as replay_command
 from conformance.commands import report as report_command
@@ -112,6 +113,7 @@ _EXTRA_COMMANDS: list[Callable[[Any], dict[str, Callable[[argparse.Namespace, Co
     check_command.register,
     report_command.register,
     replay_command.register,  # issue 10: `replay CASSETTE`
+    fuzz_command.register,
 ]
 
 

@@ -129,7 +129,7 @@ class _Builder:
         delta = choice.get("delta")
         if not isinstance(delta, dict):
             delta = _obj(choice.get("message"))
-        reasoning = delta.get("reasoning_content") or delta.get("reasoning")
+        reasoning = delta.get("reasoning_content") or delta.get("reasoning") or delta.get("thinking")
         if isinstance(reasoning, str) and reasoning:
             self.reasoning.append(reasoning)
         for key, out in (("content", self.text), ("refusal", self.refusal)):

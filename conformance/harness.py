@@ -209,9 +209,11 @@ class Harness:
             raise OptionError(f"--cassettes: no cassette (*.json) in {', '.join(empty)}")
         self.cassettes, self.load_errors = load_cassettes(dirs or None)
 
-    def start(self, *, servers: bool = True) -> None:
-        """Load cassettes and, when ``servers``, start the fake upstream and the target."""
-        self.load()
+    def start(self, *, servers: bool = True, load: bool = True) -> None:
+        """Load cassettes (unless ``load`` is false: fuzz brings its own, one at a time) and, when
+        ``servers``, start the fake upstream and the target."""
+        if load:
+            self.load()
         if not servers:
             return
         s = self.settings

@@ -172,6 +172,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("--report-html", "Write a self-contained HTML report (summary, findings, raw exchanges).", metavar="PATH"),
     Option("--conformance-snapshots", "Add one snapshot test per cassette: its exchange, normalised (ids as stable placeholders, no timings), against the stored snapshot; accept changes with --snapshot-update (syrupy).", "flag", False, pytest_only=True),
     Option("--conformance-snapshot-dir", "Where the snapshots live, relative to the rootdir.", "str", "__snapshots__/responses-conformance", "DIR", pytest_only=True),
+    Option("--conformance-fuzz", "Add one test that fuzzes the target (the proxy of --proxy-url/--proxy-cmd, or the reference bridge with its faults) with N generated upstream streams (`responses-conformance fuzz`; needs the [fuzz] extra); each problem fails it, shrunk and saved under cassettes/found/.", "int", 0, "N", pytest_only=True),
+    Option("--conformance-fuzz-seed", "Hypothesis seed of --conformance-fuzz.", "int", 0, "S", pytest_only=True),
 )
 
 

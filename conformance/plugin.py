@@ -16,6 +16,9 @@ import pytest
 from conformance.options import OPTIONS, Option, settings_from
 
 _SUITE = pytest.StashKey["Any"]()
+_FUZZ = pytest.StashKey["Any"]()  # (Settings, examples, seed) of --conformance-fuzz
+# Fuzzing alone does not start the cassette suite (it brings its own upstream and target).
+_NOT_ACTIVATING = ("--conformance-fuzz", "--conformance-fuzz-seed")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -57,7 +60,10 @@ def pytest_configure(config: pytest.Config) -> None:
     # Active with a target (or --conformance) from the command line or the ini file, or with any
     # other of its options on the command line: `pytest --conformance-cassettes DIR` must run them.
     active = any(get(o) for o in OPTIONS if o.flag in ("--conformance", "--proxy-url", "--proxy-cmd", "--reference-fault"))
-    active = active or any(config.getoption("conformance_" + o.dest) not in (None, False) for o in OPTIONS)
+    active = active or any(
+        config.getoption("conformance_" + o.dest) not in (None, False) for o in OPTIONS if o.flag not in _NOT_ACTIVATING
+    )
+    _configure_fuzz(config, get)
     if not active:
         return
     from pathlib import Path
@@ -78,6 +84,20 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[_SUITE] = suite
     if not hasattr(config, "workerinput"):
         config.pluginmanager.register(_Collector(suite), "responses-conformance-collector")
+
+
+def _configure_fuzz(config: pytest.Config, get: Any) -> None:
+    from conformance.exceptions import UserError
+
+    try:
+        examples = _option("--conformance-fuzz").convert(get(_option("--conformance-fuzz")) or 0)
+        seed = _option("--conformance-fuzz-seed").convert(get(_option("--conformance-fuzz-seed")) or 0)
+        if examples < 0:
+            raise UserError(f"--conformance-fuzz: {examples} is below 0")
+        if examples:
+            config.stash[_FUZZ] = (settings_from(get), examples, seed)
+    except UserError as exc:
+        raise pytest.UsageError(f"responses-conformance: {exc}") from None
 
 
 def _suite(config: pytest.Config) -> Any:
@@ -105,6 +125,11 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    fuzz = config.stash.get(_FUZZ, None)
+    if fuzz is not None:
+        from conformance._pytest_items import fuzz_item
+
+        items[:0] = [fuzz_item(session, *fuzz)]
     suite = _suite(config)
     if suite is None:
         return

@@ -11,6 +11,7 @@ from conformance.checks._registry import Context, Issue, Skip, check
 from conformance.checks.integrity import _first_difference
 from conformance.checks.oracle import produced
 from conformance.checks.schema import optional_usage_detail
+from conformance.expected import expect
 from conformance.schema import load_schemas
 
 # Fields that legitimately differ between two answers to the same request.
@@ -108,6 +109,16 @@ def _normalised(value: Any, top: bool = True) -> Any:
     return value
 
 
+def _without_call_ids(response: dict[str, Any], calls: list[int]) -> dict[str, Any]:
+    """``response`` with the call_id of its n-th function_call items (n in ``calls``) removed."""
+    out = response.get("output")
+    if not calls or not isinstance(out, list):
+        return response
+    fc = [i for i, it in enumerate(out) if isinstance(it, dict) and it.get("type") == "function_call"]
+    drop = {fc[n] for n in calls if n < len(fc)}
+    return dict(response, output=[{k: v for k, v in it.items() if k != "call_id"} if i in drop else it for i, it in enumerate(out)])
+
+
 @check("nonstream.matches_stream", classes=("R5",), needs_stream=False, needs_upstream=True, modes=("nonstream",))
 def matches_stream(ctx: Context) -> Iterator[Issue]:
     """The ``stream: false`` body equals the response the stream of the same request ended with, ids and timestamps aside.
@@ -133,6 +144,10 @@ def matches_stream(ctx: Context) -> Iterator[Issue]:
         out = body.get("output")
         if isinstance(out, list):
             theirs = dict(body, output=[{k: v for k, v in it.items() if k != "status"} if i in open_items and isinstance(it, dict) else it for i, it in enumerate(out)])
+    if ctx.interaction is not None:
+        # Upstream tool calls without an id get one the proxy mints, a new one per request.
+        minted = [n for n, c in enumerate(expect(ctx.interaction).tool_calls) if not c.id]
+        answer, theirs = _without_call_ids(answer, minted), _without_call_ids(theirs, minted)
     diff = _first_difference(_normalised(answer), _normalised(theirs))
     if diff:
         where, want, got = diff

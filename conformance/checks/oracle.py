@@ -329,8 +329,9 @@ def status(ctx: Context) -> Iterator[Issue]:
                 expected={"reason": exp.incomplete_reason},
                 actual=details,
             )
+        # Only the last item was cut off: a message followed by a tool call had ended before it.
         msgs = [i for i in got.of_type("message") if got.closed[i]]
-        if msgs and got.items[msgs[-1]].get("status") != "incomplete":
+        if msgs and msgs[-1] == len(got.items) - 1 and got.items[msgs[-1]].get("status") != "incomplete":
             index, pointer = _anchor(got, msgs[-1])
             yield Issue("the truncated message item is not marked incomplete", index, pointer=f"{pointer}/status", expected="incomplete", actual=got.items[msgs[-1]].get("status"))
     if got.status == "completed":

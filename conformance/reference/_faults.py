@@ -74,6 +74,8 @@ class Hooks:
     machine: dict[str, Any] | None = None
     # An upstream non-2xx answer before any chunk becomes a 200 stream ending in response.failed.
     upstream_error_as_stream: bool = False
+    # Rewrites each raw upstream network read before SSE parsing (byte-level faults).
+    read: Callable[[bytes], bytes] | None = None
 
 
 FAULTS: dict[str, Fault] = {}
@@ -401,6 +403,7 @@ def _drop_reasoning() -> Callable[[dict[str, Any]], None]:
         for delta in _deltas(chunk):
             delta.pop("reasoning_content", None)
             delta.pop("reasoning", None)
+            delta.pop("thinking", None)
 
     return edit
 
@@ -408,7 +411,7 @@ def _drop_reasoning() -> Callable[[dict[str, Any]], None]:
 def _reasoning_into_content() -> Callable[[dict[str, Any]], None]:
     def edit(chunk: dict[str, Any]) -> None:
         for delta in _deltas(chunk):
-            text = delta.pop("reasoning_content", None) or delta.pop("reasoning", None)
+            text = delta.pop("reasoning_content", None) or delta.pop("reasoning", None) or delta.pop("thinking", None)
             if isinstance(text, str) and text:
                 delta["content"] = text + (delta.get("content") or "")
 
@@ -467,6 +470,11 @@ def _length_as_stop() -> Callable[[dict[str, Any]], None]:
 
 def _drop_usage() -> Callable[[dict[str, Any]], None]:
     return lambda chunk: chunk.pop("usage", None) and None
+
+
+def _decode_read_alone(raw: bytes) -> bytes:
+    """``bytes.decode`` per network read: a character split across reads becomes U+FFFD."""
+    return raw.decode("utf-8", "replace").encode("utf-8")
 
 
 # -- request and answer rewrites of the translation faults -----------------------------------------
@@ -730,6 +738,9 @@ _fault("I3-call-id-reminted", {"oracle.tool_calls"},
        upstream=_remint_call_ids)
 _fault("F1-length-as-completed", {"oracle.status"},
        "Maps finish_reason length to a completed response.", upstream=_length_as_stop)
+_fault("X2-per-read-decoding", {"oracle.text"},
+       "Decodes each upstream network read as UTF-8 on its own: a character split across reads becomes U+FFFD.",
+       read=_decode_read_alone)
 _fault("U1-usage-dropped", {"oracle.usage"},
        "Skips the upstream usage (the `if not choices: continue` bug): usage is null.",
        upstream=_drop_usage)

@@ -224,7 +224,7 @@ class Machine:
     def _choice(self, choice: dict[str, Any]) -> None:
         delta = choice.get("delta")
         if isinstance(delta, dict):
-            reasoning = delta.get("reasoning_content") or delta.get("reasoning")
+            reasoning = delta.get("reasoning_content") or delta.get("reasoning") or delta.get("thinking")
             if isinstance(reasoning, str) and reasoning:
                 self._text("summary_text" if self.reasoning_events == "summary" else "reasoning_text", reasoning)
             for kind, key in (("output_text", "content"), ("refusal", "refusal")):
@@ -337,7 +337,10 @@ class Machine:
         self._item = None
 
     def _flush_calls(self, status: str) -> None:
-        calls, self._calls = list(self._calls.values()), {}
+        # In upstream index order (reuse generation, index), as the oracle orders them: a call whose
+        # first fragment carried nothing comes into being late but keeps its place.
+        ordered = sorted(self._calls.items(), key=lambda kv: _call_position(kv[0]))
+        calls, self._calls = [c for _, c in ordered], {}
         self._index_key = {}
         for call in calls:
             index, item_id = len(self.output), new_id("fc")
@@ -406,6 +409,13 @@ class Machine:
     def _take(self) -> list[Event]:
         out, self._out = self._out, []
         return out
+
+
+def _call_position(key: tuple[str, Any]) -> tuple[bool, tuple[int, int]]:
+    """Calls with an upstream index first, by (reuse generation, index); then calls known by id."""
+    if key[0] == "index":
+        return False, key[1]
+    return True, (0, 0)
 
 
 def is_terminal(event: Any) -> bool:

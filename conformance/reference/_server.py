@@ -171,8 +171,26 @@ def _edited(data: str, edits: Sequence[ChunkEdit]) -> str:
     return json.dumps(chunk)
 
 
+def _field_error(line: str) -> str:
+    """The message of llama.cpp's ``error: {json}`` SSE field, in the upstream's words (unescaped).
+
+    ``line`` is the reader's copy of the line (at most 200 characters).
+    """
+    error: Any = None
+    with contextlib.suppress(ValueError):
+        error = json.loads(line[len("error:") :])
+    if isinstance(error, dict) and isinstance(error.get("error"), dict):
+        error = error["error"]
+    if isinstance(error, dict) and isinstance(error.get("message"), str):
+        return f"upstream error (in an SSE `error:` field): {error['message']}"
+    return f"upstream error (in an SSE `error:` field): {line!r}"
+
+
 def _pump(
-    machine: Machine, response: httpx.Response, edits: Sequence[ChunkEdit] = ()
+    machine: Machine,
+    response: httpx.Response,
+    edits: Sequence[ChunkEdit] = (),
+    reads: Sequence[Callable[[bytes], bytes]] = (),
 ) -> Iterator[list[dict[str, Any]]]:
     """Feed upstream SSE into the machine; yields event batches, ending with the terminal one."""
     reader = SSEReader()
@@ -181,9 +199,11 @@ def _pump(
             yield from _whole_completion(machine, response.read(), edits)
             return
         for raw in response.iter_bytes():
+            for read in reads:  # fault hook: byte-level rewrites of each network read
+                raw = read(raw)
             for event in reader.feed(raw):
                 if event.error is not None:
-                    yield machine.fail(f"upstream error (in an SSE `error:` field): {event.error!r}")
+                    yield machine.fail(_field_error(event.error))
                     return
                 done = event.data.strip() == "[DONE]"
                 yield machine.end() if done else machine.feed(_edited(event.data, edits))
@@ -191,7 +211,7 @@ def _pump(
                     return
         for event in reader.close():
             if event.error is not None:
-                yield machine.fail(f"upstream error (in an SSE `error:` field): {event.error!r}")
+                yield machine.fail(_field_error(event.error))
                 return
             done = event.data.strip() == "[DONE]"
             yield machine.end() if done else machine.feed(_edited(event.data, edits))
@@ -469,7 +489,7 @@ class _Handler(HarnessHandler):
         wire = _Wire(self, bridge.hooks, bridge.stopping)
         wire.begin()
         if wire.send(machine.start()):
-            for events in _pump(machine, upstream, edits):
+            for events in _pump(machine, upstream, edits, [h.read for h in bridge.hooks if h.read]):
                 if not wire.send(events):
                     break
         wire.finish()
@@ -483,7 +503,7 @@ class _Handler(HarnessHandler):
     ) -> None:
         """A ``stream: false`` answer: the terminal response as one JSON body, or an error."""
         machine.start()
-        for _ in _pump(machine, upstream, edits):
+        for _ in _pump(machine, upstream, edits, [h.read for h in bridge.hooks if h.read]):
             pass
         terminal = machine.terminal
         if terminal is None:

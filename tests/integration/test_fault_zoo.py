@@ -33,6 +33,7 @@ FAULT_CASSETTE = {
     "I3-call-id-reminted": "openai-parallel-tools",
     "F1-length-as-completed": "openai-length-max-output-tokens",
     "U1-usage-dropped": "openai-text-include-usage",
+    "X2-per-read-decoding": "oracle.text-eb8507c2",  # found by `fuzz` (cassettes/found)
     "S6-cut-reported-completed": "vllm-connection-cut-mid-stream",
     "S6-upstream-message-lost": "openai-error-mid-stream",
     "S6-error-event-on-healthy-stream": "openai-text-include-usage",

@@ -357,7 +357,7 @@ def test_metadata(cid: str) -> None:
     unknown = set(c.tags) - CATALOG_CLASS_IDS
     assert not unknown, f"tags not in catalog/bug-classes.md: {sorted(unknown)}"
     prov = c.provenance
-    assert prov["source"] in ("authored", "captured", "recorded")
+    assert prov["source"] in ("authored", "captured", "recorded", "generated")
     for key in ("backend", "based_on", "model"):
         assert isinstance(prov.get(key), str) and prov[key].strip(), f"provenance.{key} missing"
 
