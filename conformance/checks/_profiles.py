@@ -28,6 +28,7 @@ LENIENT: dict[str, tuple[str | None, str]] = {
     "http.status_ok": ("error", "every SDK raises on an unexpected status"),
     "http.content_type": ("warning", "all seven clients parse SSE labelled application/json"),
     "upstream.matched": ("error", "the conversation the model sees is not the client's"),
+    "upstream.called": ("error", "the answer the client gets never came from the model"),
     # framing and schema
     "sse.framing": ("warning", "CRLF, comments and pings pass every client; an unterminated last event is lost by browsers only"),
     "sse.data_json": ("error", "ERR in openai-python, openai-node, AI SDK, LangChain, Agents SDK"),

@@ -215,7 +215,7 @@ def likely_cause(request: dict[str, Any], err: dict[str, Any]) -> str | None:
 @check(
     "request.valid_input_accepted", classes=("Q3", "Q4", "RS2", "T5"), needs_stream=False,
     moots=(
-        "http.status_ok", "upstream.matched", "errors.envelope",
+        "http.status_ok", "upstream.matched", "upstream.called", "errors.envelope",
     ),
 )
 def valid_input_accepted(ctx: Context) -> Iterator[Issue]:

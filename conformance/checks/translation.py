@@ -68,7 +68,7 @@ def _gate(ctx: Context, check_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
         raise Skip("the cassette says this rule does not apply to this turn")
     chat = ctx.upstream_request
     if chat is None:
-        raise Skip("the proxy sent no upstream request for this exchange (see upstream.matched)")
+        raise Skip("the proxy sent no upstream request for this exchange (see upstream.called)")
     request = ctx.exchange.request
     ignore = set(turn.translation.get("ignore", []))
     return request, {k: v for k, v in chat.items() if k not in ignore}
@@ -191,7 +191,7 @@ def _system_split(items: list[dict[str, Any]]) -> tuple[list[list[str]], list[tu
 @check(
     "translation.system_message", classes=("Q1",), needs_stream=False, needs_upstream=True,
     moots=(
-        "upstream.matched",
+        "upstream.matched", "upstream.called",
     ),
 )
 def system_message(ctx: Context) -> Iterator[Issue]:
@@ -274,7 +274,7 @@ def _chat_conversation(msgs: list[dict[str, Any]], mid: list[list[str]]) -> list
 @check(
     "translation.messages", classes=("Q2", "Q3"), needs_stream=False, needs_upstream=True,
     moots=(
-        "upstream.matched",
+        "upstream.matched", "upstream.called",
     ),
 )
 def messages(ctx: Context) -> Iterator[Issue]:
@@ -371,7 +371,7 @@ def _call_groups(items: list[dict[str, Any]]) -> list[list[tuple[int, dict[str, 
 @check(
     "translation.tool_history", classes=("Q2",), needs_stream=False, needs_upstream=True,
     moots=(
-        "upstream.matched",
+        "upstream.matched", "upstream.called",
     ),
 )
 def tool_history(ctx: Context) -> Iterator[Issue]:

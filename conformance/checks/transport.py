@@ -131,23 +131,43 @@ def content_type(ctx: Context) -> Iterator[Issue]:
     ),
 )
 def upstream_matched(ctx: Context) -> Iterator[Issue]:
-    """The proxy's Chat Completions request reaches the fake upstream and matches the cassette.
+    """The proxy's Chat Completions request matches the cassette's turn at the fake upstream.
 
     The fake upstream answers any chat request that fits the turn in flight, even one whose
     conversation the proxy changed (the translation checks then name the change). No match means
-    the proxy never called upstream, called the wrong path, or sent a conversation with nothing
-    of the client's; the upstream's diagnosis names the closest cassettes and what differed.
+    the proxy called the wrong path or sent a conversation with nothing of the client's; the
+    upstream's diagnosis names the closest cassettes and what differed. The proxy then streamed
+    what it made of the harness's 5xx, so its stream findings are folded under this one.
     """
     ex = ctx.exchange
     if ex.upstream_expected <= 0 or ex.upstream_requests:
         return
     if ctx.turn is not None and not ctx.turn.upstream:
         return
-    if ex.upstream_unmatched:
-        for entry in ex.upstream_unmatched[:3]:
-            yield Issue(
-                "the proxy's upstream request matched no cassette: " + str(entry.get("diagnosis")),
-                actual=entry.get("path"),
-            )
-    else:
-        yield Issue("the proxy sent no request to the fake upstream for this turn")
+    for entry in ex.upstream_unmatched[:3]:
+        yield Issue(
+            "the proxy's upstream request matched no cassette: " + str(entry.get("diagnosis")),
+            actual=entry.get("path"),
+        )
+
+
+# the proxy answered without asking upstream: nothing it says can come from the upstream, but its
+# stream is its own, so only the comparisons with what the upstream said are moot
+@check(
+    "upstream.called", classes=("Q2",), needs_stream=False, needs_upstream=True,
+    moots=("oracle.*", "nonstream.matches_stream"),
+)
+def upstream_called(ctx: Context) -> Iterator[Issue]:
+    """The proxy calls the upstream for a turn whose answer must come from the upstream.
+
+    A proxy that answers from a cache, a stale conversation or its own canned reply (or whose
+    upstream URL points elsewhere, e.g. state kept from an earlier run) never reaches the fake
+    upstream: the user gets an answer the model never gave. Its stream is still its own and is
+    judged as such; only the comparisons with what the upstream said are folded under this.
+    """
+    ex = ctx.exchange
+    if ex.upstream_expected <= 0 or ex.upstream_requests or ex.upstream_unmatched:
+        return
+    if ctx.turn is not None and not ctx.turn.upstream:
+        return
+    yield Issue("the proxy sent no request to the fake upstream for this turn")

@@ -21,7 +21,7 @@ from conformance.reference import FAULTS
 # Proven by a crafted stream where no fault of the bridge can produce it (a bridge that never
 # answers cannot be a running bridge; an endless stream is cut by the harness's cap; a live-mode
 # rule judges a model server, not a replayed upstream).
-PROVEN_BY_CRAFTED = frozenset({"transport.connect", "oracle.limit_reached_incomplete"})
+PROVEN_BY_CRAFTED = frozenset({"transport.connect", "oracle.limit_reached_incomplete", "upstream.called"})
 KNOWN_CLASSLESS = frozenset({"transport.connect", "transport.cap"})  # harness limits, not proxy bugs
 
 

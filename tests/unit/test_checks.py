@@ -156,13 +156,13 @@ def test_crafted_stream_fires_exactly(case: str) -> None:
     assert fired(make()) == expected
 
 
-def test_upstream_matched_fires_when_nothing_reached_upstream() -> None:
+def test_upstream_matched_or_called_fires_when_nothing_reached_upstream() -> None:
     ex = exchange(encode(clean_events()))
     ex.upstream_expected = 1
     ex.upstream_unmatched = [{"path": "/v1/chat/completions", "diagnosis": "no cassette turn has last message 'x'"}]
     assert fired(ex) == {"upstream.matched"}
     ex.upstream_unmatched = []
-    assert fired(ex) == {"upstream.matched"}
+    assert fired(ex) == {"upstream.called"}
     ex.live = True
     assert fired(ex) == set()
 
@@ -173,7 +173,7 @@ ELSEWHERE = ("oracle.", "translation.", "errors.", "request.", "nonstream.", "di
 
 
 def test_every_check_has_a_crafted_case() -> None:
-    covered = set().union(*(expected for _, expected in CASES.values())) | {"upstream.matched"}
+    covered = set().union(*(expected for _, expected in CASES.values())) | {"upstream.matched", "upstream.called"}
     assert {c for c in set(REGISTRY) - covered if not c.startswith(ELSEWHERE)} == set()
 
 

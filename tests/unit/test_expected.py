@@ -336,7 +336,7 @@ def test_valid_request_refused_is_named_with_what_it_carries() -> None:
     ex.upstream_requests = []
     ex.request = dict(REQUEST, metadata={"a": "b"})
     results = run_checks(ex, profile="strict", context=context(ex))
-    assert {cid for cid, o in results.items() if o.findings} == {"request.valid_input_accepted", "http.status_ok", "upstream.matched"}
+    assert {cid for cid, o in results.items() if o.findings} == {"request.valid_input_accepted", "http.status_ok", "upstream.called"}
     [finding] = results["request.valid_input_accepted"].findings
     assert "`metadata`" in finding.message and finding.pointer == "/metadata" and finding.message.startswith("[non-stream] HTTP 400")
 
