@@ -1,0 +1,102 @@
+"""The client registry: one :class:`ClientSpec` per real client mode, and running one safely."""
+
+from __future__ import annotations
+
+import threading
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from conformance.clients._model import FIELDS, ClientVerdict, Outcome, judge
+
+__all__ = ["ClientError", "ClientSpec", "run_client", "where_of"]
+
+TIMEOUT = 20.0
+
+
+class ClientError(Exception):
+    """A client failed loudly in another process (node, Codex): its message and where it raised."""
+
+    def __init__(self, message: str, where: str = "") -> None:
+        super().__init__(message)
+        self.where = where
+
+
+@dataclass(frozen=True)
+class ClientSpec:
+    """One way of consuming a Responses answer with a real client library.
+
+    ``run(base_url, timeout)`` drives the client against the replay server and returns what the
+    client produced; it raises whatever the client raises. ``reports``: the fields that client
+    shows its user (the others are not compared). ``opt_in``: the non-default setting this mode
+    turns on (its breakage is a warning, not an error). ``missing()``: None when the client can
+    run here, else one line saying what to install.
+    """
+
+    name: str
+    family: str  # python | node | codex
+    description: str
+    run: Callable[[str, float], Outcome]
+    version: Callable[[], str | None]
+    missing: Callable[[], str | None]
+    reports: tuple[str, ...] = FIELDS
+    modes: tuple[str, ...] = ("stream",)
+    opt_in: str | None = None
+
+    def label(self) -> str:
+        version = self.version()
+        return f"{self.name} {version}" if version else self.name
+
+
+def where_of(exc: BaseException) -> str:
+    """The exception type and the innermost frame inside the client library (not our runner)."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    inside = [f for f in frames if "site-packages" in f.filename or "node_modules" in f.filename]
+    frame = (inside or frames or [None])[-1]
+    if frame is None:
+        return type(exc).__name__
+    path = frame.filename.split("site-packages/")[-1]
+    return f"{type(exc).__name__} at {path}:{frame.lineno}"
+
+
+def _message(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    first = text[0] if text else ""
+    return (f"{type(exc).__name__}: {first}" if first else type(exc).__name__)[:300]
+
+
+def run_client(spec: ClientSpec, base_url: str, expected: Outcome, *, timeout: float = TIMEOUT) -> ClientVerdict:
+    """Run one client against the replay server and judge it; never raises, never hangs."""
+    why = spec.missing()
+    if why:
+        return ClientVerdict(spec.name, "skipped", why)
+    box: dict[str, object] = {}
+
+    def target() -> None:
+        try:
+            box["outcome"] = spec.run(base_url, timeout)
+        except BaseException as exc:
+            box["error"] = exc
+
+    worker = threading.Thread(target=target, daemon=True, name=f"client-{spec.name}")
+    worker.start()
+    worker.join(timeout + 10)
+    if worker.is_alive():
+        return ClientVerdict(spec.name, "ERR", f"the client did not finish within {timeout + 10:.0f} s", "timeout")
+    error = box.get("error")
+    if isinstance(error, BaseException):
+        if expected.status == "failed":
+            return ClientVerdict(spec.name, "ok", f"raised, as it should on a failed answer: {_message(error)}")
+        where = error.where if isinstance(error, ClientError) else where_of(error)
+        return ClientVerdict(spec.name, "ERR", _message(error) if not isinstance(error, ClientError) else str(error), where)
+    outcome = box["outcome"]
+    assert isinstance(outcome, Outcome)
+    if expected.status == "failed" and outcome.status != "failed":
+        return ClientVerdict(
+            spec.name, "LOSS", f"the answer failed, the client reported success (status {outcome.status!r})",
+            evidence={"got": outcome.to_json()},
+        )
+    verdict = judge(spec.name, expected, outcome, reports=spec.reports)
+    if verdict.breaks:
+        verdict.evidence["got_full"] = outcome.to_json()
+    return verdict
