@@ -75,13 +75,18 @@ class Defect:
     check: str  # the rule it breaks (verified by the lab to fire)
     what: str
     build: Callable[[], Capture]
+    # True: the defect changes a value the client is right to pass on (an id), so the reference
+    # is what the stream carried, not the clean answer.
+    judge_by_stream: bool = False
 
 
-def _m(fn: Callable[[Events], Events | None]) -> Callable[[], Capture]:
+def _m(fn: Callable[[Events], Any]) -> Callable[[], Capture]:
+    """A defect from a mutation: ``fn`` edits the events in place or returns a new list."""
+
     def build() -> Capture:
         events = clean_events()
         result = fn(events)
-        return Capture.sse(encode(result if result is not None else events))
+        return Capture.sse(encode(result if isinstance(result, list) else events))
 
     return build
 
@@ -164,7 +169,7 @@ _DEFECTS: tuple[Defect, ...] = (
     Defect("item-id-changes", "ids.item_id_stable", "the message id changes at output_item.done",
            _m(lambda e: [e[8].update(item=dict(e[8]["item"], id="msg_X")), e[-1]["response"]["output"][0].update(id="msg_X")] and e)),
     Defect("call-id-equals-id", "ids.call_id", "call_id equal to the item id (fc_…)",
-           _m(lambda e: [e[9]["item"].update(call_id="fc_1"), e[13]["item"].update(call_id="fc_1"), e[-1]["response"]["output"][1].update(call_id="fc_1")] and e)),
+           _m(lambda e: [e[9]["item"].update(call_id="fc_1"), e[13]["item"].update(call_id="fc_1"), e[-1]["response"]["output"][1].update(call_id="fc_1")] and e), judge_by_stream=True),
     Defect("call-id-changes", "ids.call_id", "call_id differs between output_item.added and .done",
            _m(lambda e: [e[13]["item"].update(call_id="call_2"), e[-1]["response"]["output"][1].update(call_id="call_2")] and e)),
     # items and indices

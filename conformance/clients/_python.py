@@ -52,7 +52,7 @@ def _openai(base_url: str, timeout: float, strict: bool) -> Any:
 
 
 def _dump(obj: Any) -> Any:
-    return obj.model_dump(mode="json", exclude_unset=False) if hasattr(obj, "model_dump") else obj
+    return obj.model_dump(mode="json", warnings=False) if hasattr(obj, "model_dump") else obj
 
 
 def _raw(base_url: str, timeout: float, strict: bool) -> Outcome:

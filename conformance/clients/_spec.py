@@ -60,9 +60,47 @@ def where_of(exc: BaseException) -> str:
 
 
 def _message(exc: BaseException) -> str:
+    """The exception's first line, plus its cause's (a validation error names the field)."""
     text = str(exc).strip().splitlines()
     first = text[0] if text else ""
-    return (f"{type(exc).__name__}: {first}" if first else type(exc).__name__)[:300]
+    out = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+    cause = exc.__cause__
+    closest = _closest_validation_errors(cause)
+    if closest:
+        out += f" ({closest})"
+    elif cause is not None:
+        lines = [line.strip() for line in str(cause).strip().splitlines() if line.strip()][:3]
+        out += f" (cause: {type(cause).__name__}: {' / '.join(lines)})"
+    return out[:400]
+
+
+def _closest_validation_errors(cause: BaseException | None) -> str:
+    """For a pydantic union failure: the member with the fewest errors, and those errors.
+
+    A strict-validation failure lists every event model of the union; the member matching the
+    event's type is the one that fails on the fewest fields, so its errors name the culprit.
+    """
+    errors_of = getattr(cause, "errors", None)
+    if cause is None or not callable(errors_of):
+        return ""
+    try:
+        errors = list(errors_of())
+    except Exception:
+        return ""
+    groups: dict[str, list[str]] = {}
+    other_type: set[str] = set()
+    for err in errors:
+        loc = [str(p) for p in err.get("loc", ())]
+        if not loc:
+            continue
+        if loc[1:] == ["type"] and err.get("type") == "literal_error":
+            other_type.add(loc[0])  # a member for another event type
+        groups.setdefault(loc[0], []).append(f"{'.'.join(loc[1:]) or loc[0]}: {err.get('msg', '')}")
+    groups = {k: v for k, v in groups.items() if k not in other_type} or groups
+    if not groups:
+        return ""
+    member, errs = min(groups.items(), key=lambda kv: (len(kv[1]), kv[0]))
+    return f"{member}: " + "; ".join(errs[:3])
 
 
 def run_client(spec: ClientSpec, base_url: str, expected: Outcome, *, timeout: float = TIMEOUT) -> ClientVerdict:

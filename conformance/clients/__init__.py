@@ -1,0 +1,90 @@
+"""Client impact: replay a captured exchange into real client libraries and judge what they did.
+
+``replay_exchange(exchange, clients)`` serves the exchange byte for byte from a replay server on
+127.0.0.1 and returns one :class:`ClientVerdict` per client (``ok``, ``ERR`` with the message and
+where it raised, ``LOSS`` with the evidence). ``impact_for(check_id)`` reads the impact table the
+lab measured (``responses-conformance clients lab``).
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
+
+from conformance.clients._carried import carried
+from conformance.clients._impact import Impact, impact_for, load_table
+from conformance.clients._model import ClientVerdict, Outcome, ToolCall
+from conformance.clients._registry import CLIENTS, ClientSelectionError, select_clients
+from conformance.clients._replay import Capture, ReplayServer
+from conformance.clients._spec import ClientSpec, run_client
+
+if TYPE_CHECKING:
+    from conformance._model import Exchange
+
+__all__ = [
+    "CLIENTS",
+    "Capture",
+    "ClientSelectionError",
+    "ClientSpec",
+    "ClientVerdict",
+    "Impact",
+    "Outcome",
+    "ReplayServer",
+    "ToolCall",
+    "capture_of",
+    "impact_for",
+    "load_table",
+    "replay_capture",
+    "replay_exchange",
+    "select_clients",
+]
+
+
+def capture_of(exchange: Exchange) -> Capture:
+    """The exchange as the replay server sends it: status, headers, the chunks, and how it ended."""
+    error = exchange.transport_error
+    cut = None
+    if error is not None:
+        cut = "stall" if error.kind == "idle_timeout" else "drop"
+    return Capture(exchange.status or 502, dict(exchange.headers), [c.data for c in exchange.chunks], cut=cut)
+
+
+def replay_capture(
+    capture: Capture,
+    clients: list[ClientSpec],
+    *,
+    stream: bool = True,
+    expected: Outcome | None = None,
+    timeout: float = 20.0,
+    workers: int = 2,
+) -> list[ClientVerdict]:
+    """Run every client (those that take this mode) against one replay server; verdicts in order."""
+    mode = "stream" if stream else "nonstream"
+    body = b"".join(capture.chunks)
+    if expected is not None:
+        want = expected
+    else:
+        want = carried(body, stream=stream)
+        if not 200 <= capture.status < 300:
+            want.status = "failed"
+    chosen = [c for c in clients if mode in c.modes]
+    with ReplayServer(capture) as server, ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        futures = [pool.submit(run_client, c, server.base_url, want, timeout=timeout) for c in chosen]
+        return [f.result() for f in futures]
+
+
+def replay_exchange(
+    exchange: Exchange,
+    clients: list[ClientSpec] | str | None = None,
+    *,
+    expected: Outcome | None = None,
+    timeout: float = 20.0,
+) -> list[ClientVerdict]:
+    """Replay one captured exchange into each client (default: all installed); one verdict each.
+
+    ``expected``: what the upstream said, when the caller knows it (e.g. from the cassette's
+    oracle); by default the answer the stream itself carried. Clients that cannot run here are
+    reported as ``skipped`` with the reason.
+    """
+    chosen = clients if isinstance(clients, list) else select_clients(clients)
+    return replay_capture(capture_of(exchange), chosen, stream=exchange.mode != "nonstream", expected=expected, timeout=timeout)

@@ -1,0 +1,118 @@
+// Drives one real Node client against the replay server and prints one JSON line on stdout:
+// {"ok":true,"outcome":{...}} | {"ok":true,"response":{...}} | {"ok":false,"error":"...","where":"..."}.
+// Usage: node run_client.mjs MODE BASE_URL   (MODE: node-raw | node-stream | ai-sdk)
+// Shipped with responses-conformance; copied next to the pinned node_modules it imports from.
+
+const [mode, baseURL] = process.argv.slice(2);
+const INPUT = "What is f of 1?";
+const PARAMS = {
+  type: "object",
+  properties: { a: { type: "integer" } },
+  required: ["a"],
+  additionalProperties: false,
+};
+const TOOL = { type: "function", name: "f", description: "A test function.", parameters: PARAMS, strict: true };
+
+function where(err) {
+  const stack = err && typeof err.stack === "string" ? err.stack.split("\n") : [];
+  const frame = stack.find((l) => l.includes("node_modules")) || stack[1] || "";
+  const name = err && err.constructor ? err.constructor.name : typeof err;
+  const loc = frame.trim().replace(/^at\s+/, "").replace(/.*node_modules\//, "");
+  return loc ? `${name} at ${loc}` : name;
+}
+
+function describe(err) {
+  if (err instanceof Error) return `${err.constructor.name}: ${String(err.message).split("\n")[0]}`;
+  return `non-Error thrown: ${JSON.stringify(err).slice(0, 200)}`;
+}
+
+function usageOf(u) {
+  if (!u) return null;
+  const out = {};
+  for (const k of ["input_tokens", "output_tokens", "total_tokens"]) if (Number.isInteger(u[k])) out[k] = u[k];
+  return Object.keys(out).length ? out : null;
+}
+
+async function nodeRaw(OpenAI) {
+  const client = new OpenAI({ baseURL, apiKey: "sk-replay", maxRetries: 0, timeout: 20000 });
+  const stream = await client.responses.create({ model: "m", input: INPUT, tools: [TOOL], stream: true });
+  const out = { text: "", refusal: "", reasoning: "", tool_calls: [], status: null, usage: null };
+  for await (const ev of stream) {
+    const t = ev && ev.type;
+    if (t === "response.output_text.delta") out.text += ev.delta ?? "";
+    else if (t === "response.refusal.delta") out.refusal += ev.delta ?? "";
+    else if (t === "response.reasoning_summary_text.delta" || t === "response.reasoning_text.delta") out.reasoning += ev.delta ?? "";
+    else if (t === "response.output_item.done" && ev.item && ev.item.type === "function_call")
+      out.tool_calls.push({ call_id: ev.item.call_id ?? null, name: ev.item.name ?? null, arguments: ev.item.arguments ?? null });
+    else if (t === "response.completed" || t === "response.incomplete" || t === "response.failed") {
+      out.status = (ev.response && ev.response.status) ?? null;
+      out.usage = usageOf(ev.response && ev.response.usage);
+    }
+  }
+  return { outcome: out };
+}
+
+async function nodeStream(OpenAI) {
+  const client = new OpenAI({ baseURL, apiKey: "sk-replay", maxRetries: 0, timeout: 20000 });
+  const stream = client.responses.stream({ model: "m", input: INPUT, tools: [TOOL] });
+  for await (const _ of stream) { /* consume */ }
+  return { response: await stream.finalResponse() };
+}
+
+const FINISH = { stop: "completed", "tool-calls": "completed", length: "incomplete", "content-filter": "incomplete" };
+
+async function aiSdk() {
+  const { streamText, tool, jsonSchema } = await import("ai");
+  const { createOpenAI } = await import("@ai-sdk/openai");
+  const openai = createOpenAI({ baseURL, apiKey: "sk-replay" });
+  const errors = [];
+  const result = streamText({
+    model: openai.responses("m"),
+    prompt: INPUT,
+    tools: { f: tool({ description: "A test function.", inputSchema: jsonSchema(PARAMS) }) },
+    maxRetries: 0,
+    onError: () => {},
+  });
+  const out = { text: "", reasoning: "", tool_calls: [], status: null, usage: null };
+  let finish = null;
+  let usage = null;
+  for await (const part of result.fullStream) {
+    if (part.type === "text-delta") out.text += part.text ?? part.delta ?? part.textDelta ?? "";
+    else if (part.type === "reasoning-delta") out.reasoning += part.text ?? part.delta ?? "";
+    else if (part.type === "tool-call")
+      out.tool_calls.push({ call_id: part.toolCallId ?? null, name: part.toolName ?? null, arguments: part.input ?? part.args ?? null });
+    else if (part.type === "error") errors.push(part.error);
+    else if (part.type === "finish") { finish = part.finishReason; usage = part.totalUsage ?? part.usage; }
+  }
+  if (errors.length) {
+    const e = errors[0];
+    const err = e instanceof Error ? e : new Error(JSON.stringify(e));
+    err.message = `${String(err.message).split("\n")[0]} (${errors.length} error part(s), finishReason=${JSON.stringify(finish)})`;
+    throw err;
+  }
+  const reason = finish && typeof finish === "object" ? finish.unified ?? finish.type : finish;
+  out.status = FINISH[reason] ?? `unfinished (finishReason=${reason})`;
+  if (usage && (usage.inputTokens !== undefined || usage.outputTokens !== undefined)) {
+    out.usage = { input_tokens: usage.inputTokens ?? null, output_tokens: usage.outputTokens ?? null };
+    if (usage.totalTokens !== undefined) out.usage.total_tokens = usage.totalTokens;
+  }
+  return { outcome: out };
+}
+
+async function main() {
+  if (mode === "ai-sdk") return aiSdk();
+  const OpenAI = (await import("openai")).default;
+  if (mode === "node-raw") return nodeRaw(OpenAI);
+  if (mode === "node-stream") return nodeStream(OpenAI);
+  throw new Error(`unknown mode ${mode}`);
+}
+
+const timer = setTimeout(() => {
+  process.stdout.write(JSON.stringify({ ok: false, error: "timeout: the client did not finish", where: "timeout" }) + "\n");
+  process.exit(0);
+}, 25000);
+
+main().then(
+  (r) => { clearTimeout(timer); process.stdout.write(JSON.stringify({ ok: true, ...r }) + "\n"); process.exit(0); },
+  (e) => { clearTimeout(timer); process.stdout.write(JSON.stringify({ ok: false, error: describe(e), where: where(e) }) + "\n"); process.exit(0); },
+);
