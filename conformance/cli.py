@@ -16,6 +16,7 @@ from rich.table import Table
 
 from conformance.checks import PROFILES, REGISTRY
 from conformance.commands import check as check_command
+from conformance.commands import clients as clients_command
 from conformance.commands import record as record_command
 from conformance.commands import report as report_command
 from conformance.harness import Harness, HarnessError
@@ -114,6 +115,7 @@ _EXTRA_COMMANDS: list[Callable[[Any], dict[str, Callable[[argparse.Namespace, Co
     record_command.register,
     check_command.register,
     report_command.register,
+    clients_command.register,
 ]
 
 

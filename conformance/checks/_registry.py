@@ -20,7 +20,7 @@ from typing import Any
 
 from conformance._model import Exchange, Finding, Severity
 from conformance.cassette import Cassette, Interaction, Turn
-from conformance.checks._profiles import LENIENT
+from conformance.checks._profiles import LENIENT, default_severity, finding_severity
 from conformance.oracle import Expected, expect, response_of
 from conformance.stream import Analysis, analyze
 
@@ -121,6 +121,7 @@ def check(
             if name not in PROFILES:
                 raise ValueError(f"{check_id}: unknown profile {name!r}")
             severities[name] = Severity(value) if value else None
+        severities["openai"] = default_severity(check_id, severities["openai"])  # clients: measured impact
         if check_id in LENIENT:
             lenient = LENIENT[check_id][0]
             severities["lenient"] = Severity(lenient) if lenient else None
@@ -348,7 +349,7 @@ def _run_checks(
                 found.append(
                     Finding(
                         check_id=spec.id,
-                        severity=severity,
+                        severity=finding_severity(spec.id, profile, severity, issue.pointer, issue.message),  # clients
                         message=label + issue.message,
                         cassette_id=exchange.cassette_id,
                         turn=exchange.turn,

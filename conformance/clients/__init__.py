@@ -69,7 +69,7 @@ def replay_capture(
             want.status = "failed"
     chosen = [c for c in clients if mode in c.modes]
     with ReplayServer(capture) as server, ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        futures = [pool.submit(run_client, c, server.base_url, want, timeout=timeout) for c in chosen]
+        futures = [pool.submit(run_client, c, server.base_url, want, capture=capture, timeout=timeout) for c in chosen]
         return [f.result() for f in futures]
 
 

@@ -118,6 +118,8 @@ _DEFECTS: tuple[Defect, ...] = (
     Defect("cut-before-terminal", "transport.clean_close", "the connection dropped before response.completed",
            lambda: _cut(encode(clean_events()[:-1]))),
     Defect("unterminated-final", "sse.framing", "the last event lacks its blank line", _bytes(lambda b: b[:-1])),
+    Defect("unknown-sse-field", "sse.framing", "an SSE line with a field name the spec does not define",
+           _bytes(lambda b: b.replace(b"data: ", b"x-vendor: 1\ndata: ", 1))),
     Defect("not-json", "sse.data_json", "a data line that is not JSON, before the terminal event",
            _bytes(lambda b: b.replace(b"event: response.completed", b"data: <<garbage>>\n\nevent: response.completed"))),
     Defect("event-name-mismatch", "sse.event_name_matches_type", "the SSE event name differs from the JSON type",

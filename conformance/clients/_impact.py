@@ -16,7 +16,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-__all__ = ["TABLE_PATH", "Impact", "impact_for", "load_table", "normalise_pointer"]
+__all__ = ["TABLE_PATH", "Impact", "finding_key", "impact_for", "load_table", "normalise_pointer"]
 
 TABLE_PATH = Path(__file__).with_name("impact.json")
 
@@ -24,6 +24,15 @@ TABLE_PATH = Path(__file__).with_name("impact.json")
 def normalise_pointer(pointer: str | None) -> str:
     """Array indices abstracted, so `/response/output/1/id` and `/response/output/0/id` are one kind."""
     return re.sub(r"/\d+(?=/|$)", "/*", pointer or "")
+
+
+def finding_key(pointer: str | None, message: str = "") -> str:
+    """Which defect kind a finding is: its pointer (indices abstracted), else the kind word that
+    starts its message (``unterminated_final_event: …``), else nothing."""
+    if pointer:
+        return normalise_pointer(pointer)
+    match = re.match(r"([a-z_]+): ", message)
+    return f"kind:{match.group(1)}" if match else ""
 
 
 @lru_cache(maxsize=1)
@@ -86,20 +95,19 @@ def _break(client: str, meta: dict[str, Any], verdict: dict[str, Any], defect: s
     return Break(client, str(verdict.get("verdict")), str(verdict.get("message") or ""), defect, meta.get("opt_in"))
 
 
-def impact_for(check_id: str, pointer: str | None = None, *, table: dict[str, Any] | None = None) -> Impact | None:
+def impact_for(check_id: str, key: str | None = None, *, table: dict[str, Any] | None = None) -> Impact | None:
     """The measured impact of breaking ``check_id``; None when the lab has no defect for it.
 
-    With ``pointer`` (a finding's JSON pointer), only the defect kinds whose findings had that
-    pointer count, when there are such kinds; otherwise every defect written for the check.
+    With ``key`` (a finding's :func:`finding_key`), only the defect kinds whose findings had that
+    key count, when there are such kinds; otherwise every defect written for the check.
     """
     data = table if table is not None else load_table()
     clients: dict[str, Any] = data.get("clients", {})
     kinds = {name: d for name, d in data.get("defects", {}).items() if d.get("check") == check_id}
     if not kinds:
         return None
-    if pointer is not None:
-        key = normalise_pointer(pointer)
-        matching = {n: d for n, d in kinds.items() if key in d.get("pointers", [])}
+    if key:
+        matching = {n: d for n, d in kinds.items() if key in d.get("keys", [])}
         kinds = matching or kinds
     breaks: list[Break] = []
     opt_in: list[Break] = []

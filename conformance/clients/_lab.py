@@ -17,7 +17,7 @@ from typing import Any
 from conformance._model import Chunk, Exchange
 from conformance.clients._carried import carried_events
 from conformance.clients._defects import CLEAN, DEFECTS, Defect, clean_events
-from conformance.clients._impact import TABLE_PATH, normalise_pointer
+from conformance.clients._impact import TABLE_PATH, finding_key
 from conformance.clients._replay import Capture
 from conformance.clients._spec import ClientSpec
 
@@ -41,13 +41,13 @@ def _exchange(capture: Capture) -> Exchange:
 
 
 def fired(capture: Capture) -> dict[str, list[str]]:
-    """Check id -> the normalised pointers of its findings, under the strict profile."""
+    """Check id -> the kind keys of its findings (:func:`finding_key`), under the strict profile."""
     from conformance.checks import run_checks
 
     out: dict[str, list[str]] = {}
     for cid, outcome in run_checks(_exchange(capture), profile="strict").items():
         if outcome.findings:
-            out[cid] = sorted({normalise_pointer(f.pointer) for f in outcome.findings if f.pointer})
+            out[cid] = sorted({k for f in outcome.findings if (k := finding_key(f.pointer, f.message))})
     return out
 
 
@@ -75,7 +75,7 @@ def run_lab(
             "check": defect.check or None,
             "what": defect.what,
             "fires": sorted(checks),
-            "pointers": checks.get(defect.check, []),
+            "keys": checks.get(defect.check, []),
             "verdicts": {},
         }
         for v in verdicts:

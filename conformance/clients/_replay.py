@@ -137,8 +137,8 @@ class _Server(ThreadingHTTPServer):
 class ReplayServer:
     """``with ReplayServer(capture) as server: client(base_url=server.base_url)``."""
 
-    def __init__(self, capture: Capture) -> None:
-        self._server = _Server(("127.0.0.1", 0), _Handler)
+    def __init__(self, capture: Capture, *, port: int = 0) -> None:
+        self._server = _Server(("127.0.0.1", port), _Handler)
         self._server.state = _State(capture)
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from conformance.clients._model import FIELDS, ClientVerdict, Outcome, judge
+from conformance.clients._replay import Capture
 
 __all__ = ["ClientError", "ClientSpec", "run_client", "where_of"]
 
@@ -42,6 +43,8 @@ class ClientSpec:
     reports: tuple[str, ...] = FIELDS
     modes: tuple[str, ...] = ("stream",)
     opt_in: str | None = None
+    # Set for a client that must replay the capture itself (Codex, in its own namespace).
+    run_capture: Callable[[Capture, float], Outcome] | None = None
 
     def label(self) -> str:
         version = self.version()
@@ -103,7 +106,9 @@ def _closest_validation_errors(cause: BaseException | None) -> str:
     return f"{member}: " + "; ".join(errs[:3])
 
 
-def run_client(spec: ClientSpec, base_url: str, expected: Outcome, *, timeout: float = TIMEOUT) -> ClientVerdict:
+def run_client(
+    spec: ClientSpec, base_url: str, expected: Outcome, *, capture: Capture | None = None, timeout: float = TIMEOUT
+) -> ClientVerdict:
     """Run one client against the replay server and judge it; never raises, never hangs."""
     why = spec.missing()
     if why:
@@ -112,15 +117,19 @@ def run_client(spec: ClientSpec, base_url: str, expected: Outcome, *, timeout: f
 
     def target() -> None:
         try:
-            box["outcome"] = spec.run(base_url, timeout)
+            if spec.run_capture is not None and capture is not None:
+                box["outcome"] = spec.run_capture(capture, timeout)
+            else:
+                box["outcome"] = spec.run(base_url, timeout)
         except BaseException as exc:
             box["error"] = exc
 
     worker = threading.Thread(target=target, daemon=True, name=f"client-{spec.name}")
     worker.start()
-    worker.join(timeout + 10)
+    budget = 2 * timeout + 40
+    worker.join(budget)
     if worker.is_alive():
-        return ClientVerdict(spec.name, "ERR", f"the client did not finish within {timeout + 10:.0f} s", "timeout")
+        return ClientVerdict(spec.name, "ERR", f"the client did not finish within {budget:.0f} s", "timeout")
     error = box.get("error")
     if isinstance(error, BaseException):
         if expected.status == "failed":
