@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from conformance.clients._carried import outcome_of_response
-from conformance.clients._model import Outcome, ToolCall
+from conformance.clients._model import FIELDS, Outcome, ToolCall
 from conformance.clients._spec import ClientError, ClientSpec
 
 __all__ = ["NODE_CLIENTS", "NODE_ENVS", "NodeEnv", "cache_dir", "install", "node_missing"]
@@ -158,12 +158,11 @@ def _runner(env: NodeEnv, mode: str) -> Any:
 def _node_client(name: str, env_name: str, mode: str, description: str, reports: tuple[str, ...] | None = None) -> ClientSpec:
     env = NODE_ENVS[env_name]
     main = next(iter(env.packages))
-    extra = {"reports": reports} if reports else {}
     return ClientSpec(
         name, "node", description, _runner(env, mode),
         version=lambda: env.installed().get(main) or env.packages[main],
         missing=lambda: _env_missing(env),
-        **extra,
+        reports=reports or FIELDS,
     )
 
 

@@ -28,11 +28,11 @@ def _follow_up_body() -> bytes:
         "id": "resp_f", "object": "response", "created_at": 1, "model": "m", "status": "in_progress",
         "output": [], "parallel_tool_calls": True, "tool_choice": "auto", "tools": [], "usage": None,
     }
-    msg = {"type": "message", "id": "msg_f", "role": "assistant", "status": "completed",
+    msg: dict[str, Any] = {"type": "message", "id": "msg_f", "role": "assistant", "status": "completed",
            "content": [{"type": "output_text", "text": "Done.", "annotations": [], "logprobs": []}]}
     usage = {"input_tokens": 1, "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
              "output_tokens": 1, "output_tokens_details": {"reasoning_tokens": 0}, "total_tokens": 2}
-    events = [
+    events: list[dict[str, Any]] = [
         {"type": "response.created", "response": resp},
         {"type": "response.output_item.added", "output_index": 0,
          "item": dict(msg, status="in_progress", content=[])},

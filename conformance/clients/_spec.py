@@ -55,9 +55,10 @@ def where_of(exc: BaseException) -> str:
     """The exception type and the innermost frame inside the client library (not our runner)."""
     frames = traceback.extract_tb(exc.__traceback__)
     inside = [f for f in frames if "site-packages" in f.filename or "node_modules" in f.filename]
-    frame = (inside or frames or [None])[-1]
-    if frame is None:
+    chosen = inside or list(frames)
+    if not chosen:
         return type(exc).__name__
+    frame = chosen[-1]
     path = frame.filename.split("site-packages/")[-1]
     return f"{type(exc).__name__} at {path}:{frame.lineno}"
 
