@@ -8,12 +8,14 @@ lab measured (``responses-conformance clients lab``).
 
 from __future__ import annotations
 
+import dataclasses
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from conformance.clients._carried import carried
-from conformance.clients._impact import Impact, impact_for, load_table
+from conformance.clients._carried import carried, outcome_from_oracle
+from conformance.clients._impact import Impact, impact_for, impact_of_finding, load_table
 from conformance.clients._model import ClientVerdict, Outcome, ToolCall
+from conformance.clients._python import TOOL
 from conformance.clients._registry import CLIENTS, ClientSelectionError, select_clients
 from conformance.clients._replay import Capture, ReplayServer
 from conformance.clients._spec import ClientSpec, run_client
@@ -33,10 +35,13 @@ __all__ = [
     "ToolCall",
     "capture_of",
     "impact_for",
+    "impact_of_finding",
     "load_table",
+    "outcome_from_oracle",
     "replay_capture",
     "replay_exchange",
     "select_clients",
+    "tools_for",
 ]
 
 
@@ -49,16 +54,36 @@ def capture_of(exchange: Exchange) -> Capture:
     return Capture(exchange.status or 502, dict(exchange.headers), [c.data for c in exchange.chunks], cut=cut)
 
 
+def tools_for(expected: Outcome, request_tools: Any = None) -> list[dict[str, Any]]:
+    """The function tools a client declares: the request's, plus any the answer calls that the
+    request did not declare (an agent SDK rejects a call of a tool it does not have)."""
+    if request_tools is None:
+        tools = [dict(TOOL)]  # the lab's own streams call the tool every client declares
+    else:
+        tools = [dict(t) for t in request_tools if isinstance(t, dict) and t.get("type") == "function" and t.get("name")]
+    names = {t["name"] for t in tools}
+    for call in expected.tool_calls or []:
+        if call.name and call.name not in names:
+            names.add(call.name)
+            tools.append({"type": "function", "name": call.name, "description": "",
+                          "parameters": {"type": "object", "properties": {}, "additionalProperties": True}, "strict": False})
+    return tools
+
+
 def replay_capture(
     capture: Capture,
     clients: list[ClientSpec],
     *,
     stream: bool = True,
     expected: Outcome | None = None,
+    tools: list[dict[str, Any]] | None = None,
     timeout: float = 20.0,
     workers: int = 2,
 ) -> list[ClientVerdict]:
-    """Run every client (those that take this mode) against one replay server; verdicts in order."""
+    """Run every client (those that take this mode) against one replay server; verdicts in order.
+
+    ``tools``: the function tools the clients declare (default: :func:`tools_for` the answer).
+    """
     mode = "stream" if stream else "nonstream"
     body = b"".join(capture.chunks)
     if expected is not None:
@@ -67,9 +92,13 @@ def replay_capture(
         want = carried(body, stream=stream)
         if not 200 <= capture.status < 300:
             want.status = "failed"
+    declared = tools if tools is not None else tools_for(want)
     chosen = [c for c in clients if mode in c.modes]
     with ReplayServer(capture) as server, ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        futures = [pool.submit(run_client, c, server.base_url, want, capture=capture, timeout=timeout) for c in chosen]
+        futures = [
+            pool.submit(run_client, c, server.base_url, want, capture=capture, tools=declared, timeout=timeout)
+            for c in chosen
+        ]
         return [f.result() for f in futures]
 
 
@@ -82,9 +111,16 @@ def replay_exchange(
 ) -> list[ClientVerdict]:
     """Replay one captured exchange into each client (default: all installed); one verdict each.
 
-    ``expected``: what the upstream said, when the caller knows it (e.g. from the cassette's
-    oracle); by default the answer the stream itself carried. Clients that cannot run here are
-    reported as ``skipped`` with the reason.
+    ``expected``: what the upstream said, when the caller knows it (``outcome_from_oracle(
+    expect(interaction))`` for a cassette turn with one upstream interaction); by default the
+    answer the stream itself carried. On a non-2xx answer a client that raises is ``ok``.
+    Clients that cannot run here are reported as ``skipped`` with the reason.
     """
     chosen = clients if isinstance(clients, list) else select_clients(clients)
-    return replay_capture(capture_of(exchange), chosen, stream=exchange.mode != "nonstream", expected=expected, timeout=timeout)
+    capture = capture_of(exchange)
+    stream = exchange.mode != "nonstream"
+    want = dataclasses.replace(expected) if expected is not None else carried(b"".join(capture.chunks), stream=stream)
+    if not 200 <= capture.status < 300:
+        want.status = "failed"  # an error answer: raising is the client's right reaction
+    tools = tools_for(want, exchange.request.get("tools") or [] if isinstance(exchange.request, dict) else [])
+    return replay_capture(capture, chosen, stream=stream, expected=want, tools=tools, timeout=timeout)

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from conformance.clients._model import Outcome, ToolCall
 from conformance.sse import parse_sse
 
-__all__ = ["carried", "carried_events", "outcome_of_response"]
+if TYPE_CHECKING:
+    from conformance.oracle import Expected
+
+__all__ = ["carried", "carried_events", "outcome_from_oracle", "outcome_of_response"]
 
 _TERMINAL = {"response.completed": "completed", "response.incomplete": "incomplete", "response.failed": "failed"}
 
@@ -43,9 +46,11 @@ def outcome_of_response(resp: Any) -> Outcome:
                 elif isinstance(part, dict) and part.get("type") == "refusal":
                     out.refusal = (out.refusal or "") + str(part.get("refusal") or "")
         elif kind == "reasoning":
-            for s in item.get("summary") or []:
-                if isinstance(s, dict):
-                    out.reasoning = (out.reasoning or "") + str(s.get("text") or "")
+            # summary text, else the raw reasoning text (both are shown as "reasoning")
+            pieces = [s.get("text") for s in item.get("summary") or [] if isinstance(s, dict)]
+            if not any(pieces):
+                pieces = [c.get("text") for c in item.get("content") or [] if isinstance(c, dict)]
+            out.reasoning = (out.reasoning or "") + "".join(str(p or "") for p in pieces)
         elif kind == "function_call":
             assert out.tool_calls is not None
             out.tool_calls.append(ToolCall.of(item.get("call_id"), item.get("name"), item.get("arguments")))
@@ -124,3 +129,21 @@ def carried(body: bytes, *, stream: bool = True) -> Outcome:
         if isinstance(data, dict):
             events.append(data)
     return carried_events(events)
+
+
+def outcome_from_oracle(expected: Expected) -> Outcome:
+    """What the upstream said (the cassette's oracle), as the reference for LOSS: a client that
+    shows `completed` for a cut answer, or loses a tool call the upstream made, is judged by it."""
+    status = {"http_error": "failed"}.get(expected.outcome, expected.outcome)
+    usage = None
+    if isinstance(expected.usage, dict):
+        pairs = (("prompt_tokens", "input_tokens"), ("completion_tokens", "output_tokens"), ("total_tokens", "total_tokens"))
+        usage = {new: expected.usage[old] for old, new in pairs if isinstance(expected.usage.get(old), int)} or None
+    return Outcome(
+        text=expected.text,
+        refusal=expected.refusal,
+        reasoning=expected.reasoning,
+        tool_calls=[ToolCall.of(c.id, c.name, c.arguments) for c in expected.tool_calls],
+        status=status,
+        usage=usage,
+    )

@@ -122,7 +122,7 @@ def _outcome(result: dict[str, Any]) -> Outcome:
     return out
 
 
-def _run(base_url: str, timeout: float) -> Outcome:
+def _run(base_url: str, timeout: float, tools: list[dict[str, Any]]) -> Outcome:
     raise ClientError("Codex replays a capture in its own namespace: use run_codex(capture)", "codex")
 
 

@@ -16,7 +16,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-__all__ = ["TABLE_PATH", "Impact", "finding_key", "impact_for", "load_table", "normalise_pointer"]
+__all__ = ["TABLE_PATH", "Impact", "finding_key", "impact_for", "impact_of_finding", "load_table", "normalise_pointer"]
 
 TABLE_PATH = Path(__file__).with_name("impact.json")
 
@@ -122,3 +122,9 @@ def impact_for(check_id: str, key: str | None = None, *, table: dict[str, Any] |
                 (opt_in if meta.get("opt_in") else breaks).append(_break(client, meta, v, name))
     level = "error" if breaks else "warning" if opt_in else "note"
     return Impact(check_id, level, tuple(breaks), tuple(opt_in), tuple(sorted(kinds)), tuple(sorted(tested)))
+
+
+def impact_of_finding(check_id: str, pointer: str | None = None, message: str = "") -> Impact | None:
+    """The impact of one finding (for ``Finding.impact`` and the report sinks): its defect kind
+    when the pointer or message names one the lab measured, else its check's."""
+    return impact_for(check_id, finding_key(pointer, message) or None)

@@ -111,14 +111,14 @@ def _env_missing(env: NodeEnv) -> str | None:
     return None
 
 
-def _run_script(env: NodeEnv, mode: str, base_url: str, timeout: float) -> dict[str, Any]:
+def _run_script(env: NodeEnv, mode: str, base_url: str, timeout: float, tools: list[dict[str, Any]]) -> dict[str, Any]:
     target = env.path / SCRIPT.name
     source = SCRIPT.read_bytes()
     if not target.exists() or target.read_bytes() != source:
         target.write_bytes(source)
     try:
         proc = subprocess.run(
-            ["node", str(target), mode, base_url], cwd=env.path, capture_output=True, text=True,
+            ["node", str(target), mode, base_url, json.dumps(tools)], cwd=env.path, capture_output=True, text=True,
             timeout=timeout + 15, check=False,
         )
     except subprocess.TimeoutExpired as exc:
@@ -146,8 +146,8 @@ def _outcome(data: dict[str, Any]) -> Outcome:
 
 
 def _runner(env: NodeEnv, mode: str) -> Any:
-    def run(base_url: str, timeout: float) -> Outcome:
-        result = _run_script(env, mode, base_url, timeout)
+    def run(base_url: str, timeout: float, tools: list[dict[str, Any]]) -> Outcome:
+        result = _run_script(env, mode, base_url, timeout, tools)
         if "response" in result:
             return outcome_of_response(result["response"])
         return _outcome(result["outcome"])

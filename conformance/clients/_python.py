@@ -10,13 +10,16 @@ from __future__ import annotations
 import asyncio
 import importlib.metadata
 import importlib.util
+import logging
 from typing import Any
 
 from conformance.clients._carried import outcome_of_response
 from conformance.clients._model import Outcome, ToolCall
 from conformance.clients._spec import ClientSpec
 
-__all__ = ["PYTHON_CLIENTS", "TOOL"]
+__all__ = ["PYTHON_CLIENTS", "TOOL", "Tools"]
+
+Tools = list[dict[str, Any]]  # Responses function-tool definitions the client declares
 
 INPUT = "What is f of 1?"
 # The one function tool every client is given (the lab's streams call it).
@@ -55,13 +58,13 @@ def _dump(obj: Any) -> Any:
     return obj.model_dump(mode="json", warnings=False) if hasattr(obj, "model_dump") else obj
 
 
-def _raw(base_url: str, timeout: float, strict: bool) -> Outcome:
+def _raw(base_url: str, timeout: float, tools: Tools, strict: bool) -> Outcome:
     """Iterate ``responses.create(stream=True)`` as an app does: text and refusal from the deltas,
     reasoning from the summary deltas, tool calls from ``output_item.done``, status and usage
     from the terminal event."""
     client = _openai(base_url, timeout, strict)
     out = Outcome(text="", refusal="", reasoning="", tool_calls=[])
-    with client.responses.create(model="m", input=INPUT, tools=[TOOL], stream=True) as stream:  # type: ignore[call-overload]
+    with client.responses.create(model="m", input=INPUT, tools=tools, stream=True) as stream:  # type: ignore[call-overload]
         for event in stream:
             kind = getattr(event, "type", None)
             if kind == "response.output_text.delta":
@@ -81,37 +84,46 @@ def _raw(base_url: str, timeout: float, strict: bool) -> Outcome:
     return out
 
 
-def _stream(base_url: str, timeout: float, strict: bool) -> Outcome:
+def _stream(base_url: str, timeout: float, tools: Tools, strict: bool) -> Outcome:
     """``responses.stream()`` + ``get_final_response()``: everything from the final Response."""
     client = _openai(base_url, timeout, strict)
-    with client.responses.stream(model="m", input=INPUT, tools=[TOOL]) as stream:  # type: ignore[arg-type]
+    with client.responses.stream(model="m", input=INPUT, tools=tools) as stream:  # type: ignore[arg-type]
         for _ in stream:
             pass
         final = stream.get_final_response()
     return outcome_of_response(_dump(final))
 
 
-def _nonstream(base_url: str, timeout: float) -> Outcome:
+def _nonstream(base_url: str, timeout: float, tools: Tools) -> Outcome:
     client = _openai(base_url, timeout, False)
-    return outcome_of_response(_dump(client.responses.create(model="m", input=INPUT, tools=[TOOL])))  # type: ignore[arg-type]
+    return outcome_of_response(_dump(client.responses.create(model="m", input=INPUT, tools=tools)))  # type: ignore[arg-type]
 
 
-def _agents(base_url: str, timeout: float) -> Outcome:
+def _agents(base_url: str, timeout: float, tools: Tools) -> Outcome:
     """``Runner.run_streamed`` with one function tool; the first model turn is what is judged."""
     import agents
     import openai
 
     agents.set_tracing_disabled(True)
+    # The SDK logs the error it then raises; the verdict carries it, the terminal need not.
+    logging.getLogger("openai.agents").setLevel(logging.CRITICAL)
 
-    @agents.function_tool
-    def f(a: int) -> str:
-        """A test function."""
-        return f"f({a}) = 2"
+    async def invoke(ctx: Any, arguments: str) -> str:
+        return "42"
+
+    declared: list[Any] = [
+        agents.FunctionTool(
+            name=str(t["name"]), description=str(t.get("description") or ""),
+            params_json_schema=dict(t.get("parameters") or {"type": "object", "properties": {}}),
+            on_invoke_tool=invoke, strict_json_schema=bool(t.get("strict")),
+        )
+        for t in tools
+    ]
 
     async def go() -> Outcome:
         client = openai.AsyncOpenAI(base_url=base_url, api_key="sk-replay", max_retries=0, timeout=timeout)
         model = agents.OpenAIResponsesModel(model="m", openai_client=client)
-        agent = agents.Agent(name="a", instructions="Use f.", model=model, tools=[f])
+        agent = agents.Agent(name="a", instructions="Use the tools.", model=model, tools=declared)
         result = agents.Runner.run_streamed(agent, INPUT, max_turns=3)
         async for _ in result.stream_events():
             pass
@@ -126,14 +138,14 @@ def _agents(base_url: str, timeout: float) -> Outcome:
     return asyncio.run(go())
 
 
-def _langchain(base_url: str, timeout: float) -> Outcome:
+def _langchain(base_url: str, timeout: float, tools: Tools) -> Outcome:
     """``ChatOpenAI(use_responses_api=True)`` with the tool bound; the streamed chunks summed."""
     from langchain_openai import ChatOpenAI
 
     llm = ChatOpenAI(
         model="m", base_url=base_url, api_key="sk-replay", use_responses_api=True,  # type: ignore[arg-type]
         max_retries=0, timeout=timeout,
-    ).bind_tools([TOOL])
+    ).bind_tools(tools)
     total: Any = None
     for chunk in llm.stream(INPUT):
         total = chunk if total is None else total + chunk
@@ -154,13 +166,13 @@ STRICT = "_strict_response_validation=True"
 
 PYTHON_CLIENTS: tuple[ClientSpec, ...] = (
     ClientSpec("openai-python.raw", "python", "openai-python responses.create(stream=True), iterated",
-               lambda u, t: _raw(u, t, False), *_OPENAI),
+               lambda u, t, tl: _raw(u, t, tl, False), *_OPENAI),
     ClientSpec("openai-python.stream", "python", "openai-python responses.stream() + get_final_response()",
-               lambda u, t: _stream(u, t, False), *_OPENAI),
+               lambda u, t, tl: _stream(u, t, tl, False), *_OPENAI),
     ClientSpec("openai-python.raw-strict", "python", f"openai-python raw iteration with {STRICT}",
-               lambda u, t: _raw(u, t, True), *_OPENAI, opt_in=STRICT),
+               lambda u, t, tl: _raw(u, t, tl, True), *_OPENAI, opt_in=STRICT),
     ClientSpec("openai-python.stream-strict", "python", f"openai-python responses.stream() with {STRICT}",
-               lambda u, t: _stream(u, t, True), *_OPENAI, opt_in=STRICT),
+               lambda u, t, tl: _stream(u, t, tl, True), *_OPENAI, opt_in=STRICT),
     ClientSpec("openai-python.nonstream", "python", "openai-python responses.create() (stream: false)",
                _nonstream, *_OPENAI, modes=("nonstream",)),
     ClientSpec("openai-agents", "python", "OpenAI Agents SDK Runner.run_streamed with one function tool",

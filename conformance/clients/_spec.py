@@ -6,6 +6,7 @@ import threading
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from conformance.clients._model import FIELDS, ClientVerdict, Outcome, judge
 from conformance.clients._replay import Capture
@@ -27,8 +28,8 @@ class ClientError(Exception):
 class ClientSpec:
     """One way of consuming a Responses answer with a real client library.
 
-    ``run(base_url, timeout)`` drives the client against the replay server and returns what the
-    client produced; it raises whatever the client raises. ``reports``: the fields that client
+    ``run(base_url, timeout, tools)`` drives the client (declaring those function tools) against
+    the replay server and returns what the client produced; it raises whatever the client raises. ``reports``: the fields that client
     shows its user (the others are not compared). ``opt_in``: the non-default setting this mode
     turns on (its breakage is a warning, not an error). ``missing()``: None when the client can
     run here, else one line saying what to install.
@@ -37,7 +38,7 @@ class ClientSpec:
     name: str
     family: str  # python | node | codex
     description: str
-    run: Callable[[str, float], Outcome]
+    run: Callable[[str, float, list[dict[str, Any]]], Outcome]
     version: Callable[[], str | None]
     missing: Callable[[], str | None]
     reports: tuple[str, ...] = FIELDS
@@ -107,8 +108,27 @@ def _closest_validation_errors(cause: BaseException | None) -> str:
     return f"{member}: " + "; ".join(errs[:3])
 
 
+def _raising_is_right(expected: Outcome) -> str:
+    """The answers a client may rightly turn into an exception: a failed one, one cut short
+    (``response.incomplete``: openai-python's stream helper and the Agents SDK raise), and a
+    bare refusal (the Agents SDK raises ModelRefusalError)."""
+    if expected.status == "failed":
+        return "a failed answer"
+    if expected.status == "incomplete":
+        return "an incomplete answer"
+    if expected.refusal and not expected.text and not expected.tool_calls:
+        return "a refusal"
+    return ""
+
+
 def run_client(
-    spec: ClientSpec, base_url: str, expected: Outcome, *, capture: Capture | None = None, timeout: float = TIMEOUT
+    spec: ClientSpec,
+    base_url: str,
+    expected: Outcome,
+    *,
+    capture: Capture | None = None,
+    tools: list[dict[str, Any]] | None = None,
+    timeout: float = TIMEOUT,
 ) -> ClientVerdict:
     """Run one client against the replay server and judge it; never raises, never hangs."""
     why = spec.missing()
@@ -121,7 +141,7 @@ def run_client(
             if spec.run_capture is not None and capture is not None:
                 box["outcome"] = spec.run_capture(capture, timeout)
             else:
-                box["outcome"] = spec.run(base_url, timeout)
+                box["outcome"] = spec.run(base_url, timeout, tools or [])
         except BaseException as exc:
             box["error"] = exc
 
@@ -133,10 +153,11 @@ def run_client(
         return ClientVerdict(spec.name, "ERR", f"the client did not finish within {budget:.0f} s", "timeout")
     error = box.get("error")
     if isinstance(error, BaseException):
-        if expected.status == "failed":
-            return ClientVerdict(spec.name, "ok", f"raised, as it should on a failed answer: {_message(error)}")
+        reason = _raising_is_right(expected)
+        if reason:
+            return ClientVerdict(spec.name, "ok", f"raised, as it does on {reason}: {_message(error)}")
         where = error.where if isinstance(error, ClientError) else where_of(error)
-        return ClientVerdict(spec.name, "ERR", _message(error) if not isinstance(error, ClientError) else str(error), where)
+        return ClientVerdict(spec.name, "ERR", _message(error) if not isinstance(error, ClientError) else str(error)[:400], where)
     outcome = box["outcome"]
     assert isinstance(outcome, Outcome)
     if expected.status == "failed" and outcome.status != "failed":

@@ -1,9 +1,9 @@
 // Drives one real Node client against the replay server and prints one JSON line on stdout:
 // {"ok":true,"outcome":{...}} | {"ok":true,"response":{...}} | {"ok":false,"error":"...","where":"..."}.
-// Usage: node run_client.mjs MODE BASE_URL   (MODE: node-raw | node-stream | ai-sdk)
+// Usage: node run_client.mjs MODE BASE_URL [TOOLS_JSON]   (MODE: node-raw | node-stream | ai-sdk)
 // Shipped with responses-conformance; copied next to the pinned node_modules it imports from.
 
-const [mode, baseURL] = process.argv.slice(2);
+const [mode, baseURL, toolsJson] = process.argv.slice(2);
 const INPUT = "What is f of 1?";
 const PARAMS = {
   type: "object",
@@ -12,17 +12,41 @@ const PARAMS = {
   additionalProperties: false,
 };
 const TOOL = { type: "function", name: "f", description: "A test function.", parameters: PARAMS, strict: true };
+const TOOLS = toolsJson ? JSON.parse(toolsJson) : [TOOL];
 
 function where(err) {
   const stack = err && typeof err.stack === "string" ? err.stack.split("\n") : [];
   const frame = stack.find((l) => l.includes("node_modules")) || stack[1] || "";
   const name = err && err.constructor ? err.constructor.name : typeof err;
-  const loc = frame.trim().replace(/^at\s+/, "").replace(/.*node_modules\//, "");
+  // Inside a package: the path from node_modules on; elsewhere: the file's base name (no
+  // machine-specific directories in the table).
+  const at = frame.trim().replace(/^at\s+/, "");
+  const loc = at.includes("node_modules/")
+    ? at.replace(/\(?(file:\/\/)?\/[^()]*\/node_modules\//, "(").replace(/^\(/, "")
+    : at.replace(/(file:\/\/)?\/[^()]*\/([^/()]+:\d+:\d+)/, "$2");
   return loc ? `${name} at ${loc}` : name;
 }
 
+function issues(err) {
+  // zod (AI SDK) validation errors: name the first failing field rather than echo the value.
+  const list = err && err.cause && Array.isArray(err.cause.issues) ? err.cause.issues : null;
+  if (!list || !list.length) return "";
+  let first = list[0];
+  if (first.code === "invalid_union" && Array.isArray(first.errors)) {
+    // The branch for this chunk's type is the one that does not fail on `type`.
+    const branches = first.errors.filter((b) => Array.isArray(b) && b.length && !b.some((i) => (i.path || []).join(".") === "type"));
+    branches.sort((a, b) => a.length - b.length);
+    if (branches.length) first = branches[0][0];
+  }
+  return ` [${(first.path || []).join(".")}: ${first.message}]`;
+}
+
 function describe(err) {
-  if (err instanceof Error) return `${err.constructor.name}: ${String(err.message).split("\n")[0]}`;
+  if (err instanceof Error) {
+    const head = String(err.message).split("\n")[0];
+    const short = head.startsWith("Type validation failed") ? "Type validation failed" : head;
+    return `${err.constructor.name}: ${short}${issues(err)}`;
+  }
   return `non-Error thrown: ${JSON.stringify(err).slice(0, 200)}`;
 }
 
@@ -35,7 +59,7 @@ function usageOf(u) {
 
 async function nodeRaw(OpenAI) {
   const client = new OpenAI({ baseURL, apiKey: "sk-replay", maxRetries: 0, timeout: 20000 });
-  const stream = await client.responses.create({ model: "m", input: INPUT, tools: [TOOL], stream: true });
+  const stream = await client.responses.create({ model: "m", input: INPUT, tools: TOOLS, stream: true });
   const out = { text: "", refusal: "", reasoning: "", tool_calls: [], status: null, usage: null };
   for await (const ev of stream) {
     const t = ev && ev.type;
@@ -54,7 +78,7 @@ async function nodeRaw(OpenAI) {
 
 async function nodeStream(OpenAI) {
   const client = new OpenAI({ baseURL, apiKey: "sk-replay", maxRetries: 0, timeout: 20000 });
-  const stream = client.responses.stream({ model: "m", input: INPUT, tools: [TOOL] });
+  const stream = client.responses.stream({ model: "m", input: INPUT, tools: TOOLS });
   for await (const _ of stream) { /* consume */ }
   return { response: await stream.finalResponse() };
 }
@@ -69,7 +93,9 @@ async function aiSdk() {
   const result = streamText({
     model: openai.responses("m"),
     prompt: INPUT,
-    tools: { f: tool({ description: "A test function.", inputSchema: jsonSchema(PARAMS) }) },
+    tools: Object.fromEntries(
+      TOOLS.map((t) => [t.name, tool({ description: t.description ?? "", inputSchema: jsonSchema(t.parameters ?? { type: "object" }) })]),
+    ),
     maxRetries: 0,
     onError: () => {},
   });
@@ -86,8 +112,9 @@ async function aiSdk() {
   }
   if (errors.length) {
     const e = errors[0];
-    const err = e instanceof Error ? e : new Error(JSON.stringify(e));
-    err.message = `${String(err.message).split("\n")[0]} (${errors.length} error part(s), finishReason=${JSON.stringify(finish)})`;
+    const text = e instanceof Error ? describe(e) : JSON.stringify(e);
+    const err = new Error(`${text} (${errors.length} error part(s), finishReason=${JSON.stringify(finish)})`);
+    err.where = e instanceof Error ? where(e) : "streamText error part";
     throw err;
   }
   const reason = finish && typeof finish === "object" ? finish.unified ?? finish.type : finish;
@@ -114,5 +141,10 @@ const timer = setTimeout(() => {
 
 main().then(
   (r) => { clearTimeout(timer); process.stdout.write(JSON.stringify({ ok: true, ...r }) + "\n"); process.exit(0); },
-  (e) => { clearTimeout(timer); process.stdout.write(JSON.stringify({ ok: false, error: describe(e), where: where(e) }) + "\n"); process.exit(0); },
+  (e) => {
+    clearTimeout(timer);
+    const loc = e && e.where ? e.where : where(e);
+    process.stdout.write(JSON.stringify({ ok: false, error: e && e.where ? e.message : describe(e), where: loc }) + "\n");
+    process.exit(0);
+  },
 );
