@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from conformance._model import Chunk, Exchange
+from conformance._model import Chunk, Exchange, TransportError
 from conformance.clients._carried import carried_events
 from conformance.clients._defects import CLEAN, DEFECTS, Defect, clean_events
 from conformance.clients._impact import TABLE_PATH, finding_key
@@ -34,9 +34,13 @@ def stable_message(text: str) -> str:
 
 def _exchange(capture: Capture) -> Exchange:
     body = b"".join(capture.chunks)
+    error = None
+    if capture.cut is not None:  # how the harness records the same ending
+        kind = "idle_timeout" if capture.cut == "stall" else "protocol"
+        error = TransportError(kind, "the connection ended before the response was complete")
     return Exchange(
         "lab", 0, "http://127.0.0.1:1/v1/responses", {"model": "m", "input": "x", "stream": True},
-        status=capture.status, headers=dict(capture.headers), chunks=[Chunk(0, body)],
+        status=capture.status, headers=dict(capture.headers), chunks=[Chunk(0, body)], transport_error=error,
     )
 
 
