@@ -88,7 +88,15 @@ class Impact:
             modes = sorted({b.opt_in or "" for b in self.opt_in_breaks})
             names = sorted({b.client for b in self.opt_in_breaks})
             return f"breaks only with {', '.join(modes)}: {', '.join(names)}"
-        return f"no tested client breaks on this ({len(self.clients_tested)} clients tried)"
+        return f"no tested client breaks on this ({len(self.clients_tested)} clients tried); the rule: {_rule(self.check_id)}"
+
+
+def _rule(check_id: str) -> str:
+    """The spec rule a check enforces: the first sentence of its doc."""
+    from conformance.checks import REGISTRY
+
+    spec = REGISTRY.get(check_id)
+    return spec.summary if spec is not None else check_id
 
 
 def _break(client: str, meta: dict[str, Any], verdict: dict[str, Any], defect: str) -> Break:
