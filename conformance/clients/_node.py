@@ -155,7 +155,19 @@ def _runner(env: NodeEnv, mode: str) -> Any:
     return run
 
 
-def _node_client(name: str, env_name: str, mode: str, description: str, reports: tuple[str, ...] | None = None) -> ClientSpec:
+def _ai_sdk_view(expected: Outcome, got: Outcome) -> Outcome:
+    """The AI SDK has no refusal field: a refusal arrives as text with finishReason
+    content-filter, which also stands for a filtered (incomplete) answer."""
+    if got.status == "content-filter":
+        got.status = "completed" if expected.refusal else "incomplete"
+    if expected.refusal and got.text == (expected.text or "") + expected.refusal:
+        got.text = expected.text
+    return got
+
+
+def _node_client(
+    name: str, env_name: str, mode: str, description: str, reports: tuple[str, ...] | None = None
+) -> ClientSpec:
     env = NODE_ENVS[env_name]
     main = next(iter(env.packages))
     return ClientSpec(
@@ -163,6 +175,7 @@ def _node_client(name: str, env_name: str, mode: str, description: str, reports:
         version=lambda: env.installed().get(main) or env.packages[main],
         missing=lambda: _env_missing(env),
         reports=reports or FIELDS,
+        view=_ai_sdk_view if mode == "ai-sdk" else None,
     )
 
 

@@ -46,6 +46,9 @@ class ClientSpec:
     opt_in: str | None = None
     # Set for a client that must replay the capture itself (Codex, in its own namespace).
     run_capture: Callable[[Capture, float], Outcome] | None = None
+    # Adapts what the client reports to the reference where the client shows the same thing its
+    # own way (the AI SDK shows a refusal as text with finishReason content-filter).
+    view: Callable[[Outcome, Outcome], Outcome] | None = None
 
     def label(self) -> str:
         version = self.version()
@@ -160,6 +163,8 @@ def run_client(
         return ClientVerdict(spec.name, "ERR", _message(error) if not isinstance(error, ClientError) else str(error)[:400], where)
     outcome = box["outcome"]
     assert isinstance(outcome, Outcome)
+    if spec.view is not None:
+        outcome = spec.view(expected, outcome)
     if expected.status == "failed" and outcome.status != "failed":
         return ClientVerdict(
             spec.name, "LOSS", f"the answer failed, the client reported success (status {outcome.status!r})",

@@ -83,7 +83,9 @@ async function nodeStream(OpenAI) {
   return { response: await stream.finalResponse() };
 }
 
-const FINISH = { stop: "completed", "tool-calls": "completed", length: "incomplete", "content-filter": "incomplete" };
+// content-filter is either a refusal (a completed response) or a filtered, incomplete one:
+// passed through for the Python side to judge against what the stream carried.
+const FINISH = { stop: "completed", "tool-calls": "completed", length: "incomplete", "content-filter": "content-filter" };
 
 async function aiSdk() {
   const { streamText, tool, jsonSchema } = await import("ai");
@@ -120,8 +122,8 @@ async function aiSdk() {
   const reason = finish && typeof finish === "object" ? finish.unified ?? finish.type : finish;
   out.status = FINISH[reason] ?? `unfinished (finishReason=${reason})`;
   if (usage && (usage.inputTokens !== undefined || usage.outputTokens !== undefined)) {
+    // totalTokens is the SDK's own sum, not the server's figure: not reported.
     out.usage = { input_tokens: usage.inputTokens ?? null, output_tokens: usage.outputTokens ?? null };
-    if (usage.totalTokens !== undefined) out.usage.total_tokens = usage.totalTokens;
   }
   return { outcome: out };
 }
