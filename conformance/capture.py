@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from conformance._model import Chunk, Exchange, TransportError
 from conformance.cassette import (
     Interaction,
     Turn,
@@ -33,12 +32,15 @@ from conformance.cassette import (
     parse_cassette,
     request_match_key,
 )
+from conformance.exceptions import CaptureError
+from conformance.exchange import Chunk, Exchange, TransportError
+from conformance.slugs import slug as _slug
 
 if TYPE_CHECKING:
     from conformance.cassette import Cassette
     from conformance.checks import Outcome
-    from conformance.harness import CassetteResult
     from conformance.recorder import Record, Redactor
+    from conformance.run_report import CassetteResult
 
 __all__ = [
     "CAPTURE_FORMAT",
@@ -62,10 +64,6 @@ NO_UPSTREAM_REASON = (
 )
 NO_HEADERS_REASON = "offline check: the saved stream has no HTTP head (save it with `curl -i -N` to check headers)"
 _HEADER_CHECKS = ("http.content_type",)
-
-
-class CaptureError(ValueError):
-    """A file that is not a capture, an exchange or an SSE stream; the message says why."""
 
 
 @dataclass
@@ -124,8 +122,6 @@ def capture_document(client: Record, upstream: Sequence[Record], redactor: Redac
     """The capture of one client-leg record and its upstream records (headers redacted)."""
     import datetime as dt
     import hashlib
-
-    from conformance.recorder import _slug
 
     when = dt.datetime.fromtimestamp(client.t_start, dt.timezone.utc)
     key = request_match_key(client.body) if isinstance(client.body, dict) else ""
@@ -355,9 +351,9 @@ def check_capture(
 
     ``cassette``: the cassette whose first request the capture answered (a live run's exchange),
     so the checks know what it expects (an invalid request expects a 4xx, for example)."""
-    from conformance.checks import REGISTRY, Outcome, run_checks
-    from conformance.checks._registry import Context, _selected
-    from conformance.harness import CassetteResult
+    from conformance.checks import REGISTRY, Context, Outcome, run_checks
+    from conformance.checks import selected_checks as _selected
+    from conformance.run_report import CassetteResult
 
     ex = exchange_from_capture(capture)
     skip_headers = capture.responses.headers is None
@@ -445,8 +441,6 @@ def cassette_from_capture(
             raise CaptureError(f"{where}: turn {n}: neither the request nor the upstream leg has a last message text to match on")
         turns.append(turn)
     first_cap = captures[0]
-    from conformance.recorder import _slug
-
     cid = cassette_id or f"captured-{_slug(request_match_key(turns[0]['request']) or first_cap.id, 48)}"
     doc: dict[str, Any] = {
         "format": 1,

@@ -1,7 +1,8 @@
 """``responses-conformance``: run the suite and print the report; list checks and faults.
 
 Exit codes: 0 nothing at or above ``--fail-on``; 1 findings at or above it (or broken
-cassettes); 2 the run could not happen (bad option, proxy unreachable, proxy command died).
+cassettes); 2 the run could not happen (bad option, proxy unreachable, proxy command died, a
+harness server thread raised).
 """
 
 from __future__ import annotations
@@ -19,9 +20,8 @@ from conformance.commands import check as check_command
 from conformance.commands import clients as clients_command
 from conformance.commands import record as record_command
 from conformance.commands import report as report_command
-from conformance.harness import Harness, HarnessError
-from conformance.options import OPTIONS, Option, settings_from
-from conformance.report import render_report
+from conformance.exceptions import UserError
+from conformance.options import OPTIONS, Option, output_settings_from, settings_from
 
 __all__ = ["main"]
 
@@ -43,42 +43,32 @@ def _add_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _run(args: argparse.Namespace, console: Console) -> int:
+    """Thin adapter: options -> :class:`Pipeline` -> results -> report -> sinks -> exit code."""
+    from conformance.pipeline import Pipeline
+
     def get(opt: Option) -> Any:
         return getattr(args, opt.dest, None)
 
-    settings = settings_from(get)
-    if settings.proxy_url and settings.reference_faults:
-        console.print("error: --reference-fault applies to the embedded reference bridge, not to --proxy-url")
-        return 2
-    from conformance.report.outputs import prepare  # expectations, JSON/HTML reports, exit code
-
-    outputs = prepare(get, console)
-    if outputs is None:
-        return 2
-    harness = Harness(settings)
     try:
-        harness.start()
-    except HarnessError as exc:
-        harness.stop()
-        console.print(f"error: {exc}", style="bold red", highlight=False)
-        return 2
+        pipeline = Pipeline(settings_from(get), output_settings_from(get), runner="cli")
+    except UserError as exc:
+        return _error(console, str(exc))
     try:
-        target = settings.proxy_cmd or settings.proxy_url or "embedded reference bridge"
-        if settings.reference_faults:
-            target += f" with faults {', '.join(settings.reference_faults)}"
-        results = []
-        for cassette in harness.cassettes:
-            results.append(harness.run(cassette))
-        render_report(
-            console,
-            results,
-            target=target,
-            profile=settings.profile,
-            load_errors=[str(e) for e in harness.load_errors],
-        )
+        pipeline.start()
+        results = pipeline.run_all()
+    except UserError as exc:
+        return _error(console, str(exc))
     finally:
-        harness.stop()
-    return outputs.finish_harness(console, harness, results)
+        pipeline.stop()
+    report = pipeline.report(results)
+    pipeline.write(report, console)
+    return 0 if report.ok else 1
+
+
+def _error(console: Console, message: str) -> int:
+    """A user error: one line, exit 2."""
+    console.print(f"error: {message}", style="bold red", highlight=False, soft_wrap=True)
+    return 2
 
 
 def _checks(console: Console, verbose: bool) -> int:

@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 
-from conformance._model import Chunk, Exchange, TransportError
+from conformance.exchange import Chunk, Exchange, TransportError
 from conformance.sse import SSEParser
 
 __all__ = ["Limits", "drive"]
@@ -160,13 +160,16 @@ def drive(
             exchange.chunks.append(Chunk((at - t0) * 1000.0, data))
             nbytes += len(data)
             parser.feed(data)
-            if nbytes > limits.max_bytes or parser.events_seen > limits.max_events:
+            # parser.overflowed: one SSE line passed the parser's line cap (sse.MAX_LINE).
+            if nbytes > limits.max_bytes or parser.events_seen > limits.max_events or parser.overflowed:
                 abort.set()
                 _shutdown(holder.get("response"))
                 what = (
                     f"{nbytes} bytes (cap {limits.max_bytes})"
                     if nbytes > limits.max_bytes
                     else f"{parser.events_seen} events (cap {limits.max_events})"
+                    if not parser.overflowed
+                    else f"one SSE line longer than {parser.max_line} characters"
                 )
                 exchange.transport_error = TransportError(
                     "cap", f"the response exceeded the size cap: {what}; reading stopped"

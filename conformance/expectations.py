@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from conformance.exceptions import ExpectationsError
+
 __all__ = [
     "FORMAT_VERSION",
     "Expectations",
@@ -36,10 +38,6 @@ __all__ = [
 
 FORMAT_VERSION = 1
 Pair = tuple[str, str]  # (cassette id, check id)
-
-
-class ExpectationsError(ValueError):
-    """An expectation file that cannot be used; the message names the file and the problem."""
 
 
 class Verdict(str, enum.Enum):

@@ -19,102 +19,38 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
 import httpx
 
-from conformance._model import Exchange, Finding, Severity
 from conformance.cassette import (
     Cassette,
     CassetteError,
     Interaction,
     Turn,
-    _decode_chunk,
+    cassette_files,
+    decode_chunk,
     load_cassettes,
 )
-from conformance.checks import Context, Outcome, run_checks
-from conformance.checks._registry import status_matches
-from conformance.driver import Limits, drive
-from conformance.oracle import response_of
-from conformance.upstream import FakeUpstream
+from conformance.checks import Context, Outcome, run_checks, status_matches
+from conformance.driver import drive
+from conformance.exceptions import HarnessError, OptionError, PlaceholderError
+from conformance.exchange import Exchange
+from conformance.final_response import response_of
+from conformance.http_server import ServerThreadError
+from conformance.options import Settings
+from conformance.run_report import CassetteResult
+from conformance.upstream import FakeUpstream, expecting
 
 __all__ = ["CassetteResult", "Harness", "HarnessError", "Settings", "free_port"]
-
-
-class HarnessError(RuntimeError):
-    """The harness cannot run at all (target unreachable, proxy command died); one clear line."""
 
 
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-@dataclass
-class Settings:
-    proxy_url: str | None = None
-    proxy_cmd: str | None = None
-    proxy_startup_timeout: float = 60.0
-    upstream_url: str | None = None
-    upstream_port: int = 0
-    cassette_dirs: Sequence[str | Path] = ()
-    checks: Sequence[str] = ()
-    exclude_checks: Sequence[str] = ()
-    profile: str = "openai"
-    model: str | None = None
-    api_key: str | None = None
-    responses_path: str = "/responses"
-    replay_timing: bool = False
-    reference_faults: Sequence[str] = ()
-    live: bool = False
-    stream_only: bool = False
-    record_mode: str = "none"
-    record_dir: str = "cassettes-recorded"
-    limits: Limits = field(default_factory=Limits)
-
-
-@dataclass
-class CassetteResult:
-    cassette_id: str
-    exchanges: list[Exchange]
-    outcomes: dict[str, Outcome]
-    error: str | None = None
-
-    def findings(self) -> list[Finding]:
-        return [f for o in self.outcomes.values() for f in o.findings]
-
-    def failing(self, threshold: Severity = Severity.ERROR) -> list[Finding]:
-        return [f for f in self.findings() if f.severity.rank >= threshold.rank]
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "cassette_id": self.cassette_id,
-            "error": self.error,
-            "exchanges": [e.to_json() for e in self.exchanges],
-            "outcomes": {
-                cid: {"skipped": o.skipped, "findings": [f.to_json() for f in o.findings]} for cid, o in self.outcomes.items()
-            },
-        }
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> CassetteResult:
-        return cls(
-            cassette_id=data["cassette_id"],
-            error=data.get("error"),
-            exchanges=[Exchange.from_json(e) for e in data["exchanges"]],
-            outcomes={
-                cid: Outcome([Finding.from_json(f) for f in o["findings"]], o.get("skipped"))
-                for cid, o in data["outcomes"].items()
-            },
-        )
-
-
-class PlaceholderError(ValueError):
-    """A later turn refers to a value an earlier turn's answer does not have."""
 
 
 _PLACEHOLDER = re.compile(r"\{\{\s*turns\[(\d+)\]\.response((?:\.[A-Za-z_][A-Za-z0-9_]*|\[\d+\])*)\s*\}\}")
@@ -231,7 +167,7 @@ class _ProxyProcess:
 def _interaction_from_log(data: dict[str, Any]) -> Interaction | None:
     """An upstream answer as the recorder logged it (cassette interaction JSON)."""
     try:
-        chunks = [_decode_chunk(c, "recorder log") for c in data["chunks"]]
+        chunks = [decode_chunk(c, "recorder log") for c in data["chunks"]]
         return Interaction(int(data["status"]), dict(data.get("headers") or {}), chunks, str(data.get("end", "clean")))
     except (KeyError, TypeError, ValueError, CassetteError):
         return None
@@ -259,7 +195,15 @@ class Harness:
 
     # -- setup -----------------------------------------------------------------------------
     def load(self) -> None:
-        self.cassettes, self.load_errors = load_cassettes(self.settings.cassette_dirs or None)
+        """Load the cassettes; a ``--cassettes`` path that is missing or holds none is a usage error."""
+        dirs = list(self.settings.cassette_dirs)
+        missing = [str(d) for d in dirs if not Path(d).exists()]
+        if missing:
+            raise OptionError(f"--cassettes: no such file or directory: {', '.join(missing)}")
+        empty = [str(d) for d in dirs if not cassette_files([d])]
+        if empty:
+            raise OptionError(f"--cassettes: no cassette (*.json) in {', '.join(empty)}")
+        self.cassettes, self.load_errors = load_cassettes(dirs or None)
 
     def start(self, *, servers: bool = True) -> None:
         """Load cassettes and, when ``servers``, start the fake upstream and the target."""
@@ -279,7 +223,11 @@ class Harness:
             self._stoppers.append(recorder.stop)
             self.upstream_url = recorder.url
         elif not s.live and self.upstream_url is None:
-            self.upstream = FakeUpstream(self.cassettes, port=s.upstream_port, replay_timing=s.replay_timing).start()
+            try:
+                self.upstream = FakeUpstream(self.cassettes, port=s.upstream_port, replay_timing=s.replay_timing).start()
+            except OSError as exc:
+                where = f"127.0.0.1:{s.upstream_port}" if s.upstream_port else "127.0.0.1"
+                raise HarnessError(f"cannot start the fake upstream on {where}: {exc.strerror or exc}") from None
             self._stoppers.append(self.upstream.stop)
             self.upstream_url = self.upstream.url
         if s.proxy_cmd:
@@ -308,8 +256,11 @@ class Harness:
         else:
             from conformance.reference import ReferenceBridge
 
-            bridge = ReferenceBridge(self.upstream_url or "", faults=s.reference_faults)
-            bridge.start()
+            try:
+                bridge = ReferenceBridge(self.upstream_url or "", faults=s.reference_faults)
+                bridge.start()
+            except (OSError, ValueError) as exc:
+                raise HarnessError(f"cannot start the reference bridge: {exc}") from None
             self._stoppers.append(bridge.stop)
             self.proxy_url = bridge.url
 
@@ -384,26 +335,45 @@ class Harness:
         s = self.settings
         t0 = time.time() - 0.001
         raw = turn.body
-        exchange = drive(
-            self.responses_url,
-            request,
-            headers=self._headers(),
-            limits=s.limits,
-            cassette_id=cassette.id,
-            turn=turn.index,
-            content=raw.encode("utf-8") if raw is not None else None,
-        )
+        # Issue 8 item 7 hook: this turn is in flight with the fake upstream while its request is
+        # sent, so a changed last message still finds its turn; a harness server thread's error
+        # (a harness bug, not the proxy's) surfaces here as a HarnessError.
+        try:
+            with expecting(None if s.live else self.upstream_url, cassette.id, turn.index, client=self.control):
+                exchange = drive(
+                    self.responses_url,
+                    request,
+                    headers=self._headers(),
+                    limits=s.limits,
+                    cassette_id=cassette.id,
+                    turn=turn.index,
+                    content=raw.encode("utf-8") if raw is not None else None,
+                )
+        except ServerThreadError as exc:
+            raise HarnessError(str(exc)) from None
         exchange.live = s.live
         exchange.raw_body = raw
         exchange.mode = "stream" if request.get("stream") is True else "nonstream"
         if not s.live:
-            exchange.upstream_requests = [
-                e for e in self._upstream_log({"cassette": cassette.id, "since": str(t0)}) if e.get("turn") == turn.index
-            ]
+            exchange.upstream_requests = self._turn_log(cassette.id, turn.index, t0)
             exchange.upstream_expected = self._upstream_expected(turn, exchange)
             if exchange.upstream_expected and not exchange.upstream_requests:
                 exchange.upstream_unmatched = self._upstream_log({"cassette": "__unmatched__", "since": str(t0)})
         return exchange
+
+    def _turn_log(self, cassette_id: str, turn_index: int, since: float) -> list[dict[str, Any]]:
+        """The upstream log entries of one turn. The recorder fills an entry's ``response`` only
+        once the upstream's answer has ended, which can be just after the proxy's answer has: wait
+        for it (up to 5 s), or the oracle would judge the proxy against the cassette instead."""
+        deadline = time.monotonic() + 5.0
+        while True:
+            entries = [
+                e for e in self._upstream_log({"cassette": cassette_id, "since": str(since)}) if e.get("turn") == turn_index
+            ]
+            pending = any("response" in e and e["response"] is None for e in entries)
+            if not pending or time.monotonic() >= deadline:
+                return entries
+            time.sleep(0.01)
 
     @staticmethod
     def _upstream_expected(turn: Turn, exchange: Exchange) -> int:

@@ -1,17 +1,88 @@
-"""Every option, defined once: the pytest plugin, the CLI and the README table are built from it."""
+"""Every option, defined once, and the settings a run is made of.
+
+The pytest plugin, the CLI and the README table are built from :data:`OPTIONS`;
+:func:`settings_from` turns option values into :class:`Settings` (what to run, against what) and
+:func:`output_settings_from` into :class:`OutputSettings` (expectations, reports, exit rule).
+Importing this module must stay cheap: the pytest plugin needs it in every pytest run.
+"""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from conformance.checks import PROFILES
-from conformance.driver import Limits
-from conformance.harness import Settings
+from conformance.exceptions import OptionError
+from conformance.exchange import PROFILES, Severity
 
-__all__ = ["OPTIONS", "Option", "settings_from"]
+if TYPE_CHECKING:
+    from conformance.driver import Limits
+    from conformance.expectations import Expectations
+
+__all__ = ["OPTIONS", "Option", "OutputSettings", "Settings", "output_settings_from", "settings_from"]
+
+
+def _limits() -> Limits:
+    from conformance.driver import Limits  # httpx: only when a run is really configured
+
+    return Limits()
+
+
+@dataclass
+class Settings:
+    """What a run does: the target, the upstream, the cassettes, the checks and the limits."""
+
+    proxy_url: str | None = None
+    proxy_cmd: str | None = None
+    proxy_startup_timeout: float = 60.0
+    upstream_url: str | None = None
+    upstream_port: int = 0
+    cassette_dirs: Sequence[str | Path] = ()
+    checks: Sequence[str] = ()
+    exclude_checks: Sequence[str] = ()
+    profile: str = "openai"
+    model: str | None = None
+    api_key: str | None = None
+    responses_path: str = "/responses"
+    replay_timing: bool = False
+    reference_faults: Sequence[str] = ()
+    live: bool = False
+    stream_only: bool = False
+    record_mode: str = "none"
+    record_dir: str = "cassettes-recorded"
+    limits: Limits = field(default_factory=_limits)
+
+
+@dataclass
+class OutputSettings:
+    """What happens with a run's result: target name, expectation file, report files, exit rule."""
+
+    target_name: str | None = None
+    report_json: str | None = None
+    report_html: str | None = None
+    expectations: str | None = None
+    update_expectations: bool = False
+    strict_expectations: bool = False
+    fail_on: Severity = Severity.ERROR
+
+    def check(self) -> str | None:
+        """A usage error, or None."""
+        if self.update_expectations and not self.expectations:
+            return "--update-expectations needs --expectations FILE (the file to write)"
+        return None
+
+    def load_expectations(self) -> Expectations | None:
+        """The expectation file (raises :class:`ExpectationsError`); empty if it is to be written."""
+        if not self.expectations:
+            return None
+        from conformance.expectations import Expectations
+
+        return Expectations.load(self.expectations, missing_ok=self.update_expectations)
+
+
+_LIMIT: Any = object()  # an Option default: the field of the same name of conformance.driver.Limits
 
 
 @dataclass(frozen=True)
@@ -32,8 +103,34 @@ class Option:
     def ini(self) -> str:
         return "conformance_" + self.dest
 
+    @property
+    def pytest_flag(self) -> str:
+        """The flag under pytest: every one starts with ``--conformance`` so it clashes with no other
+        plugin (``--record-mode`` is pytest-recording's, ``--profile`` pytest-profiling's)."""
+        return self.flag if self.flag.startswith("--conformance") else "--conformance-" + self.flag[2:]
 
-_L = Limits()
+    def convert(self, value: Any) -> Any:
+        """``value`` (from the command line or, as text, from an ini file) as this option's type.
+
+        Raises :class:`OptionError` with one line naming the option and its ini key.
+        """
+        where = f"{self.flag} (ini {self.ini})"
+        if self.kind in ("int", "float") and not isinstance(value, (int, float)):
+            try:
+                value = int(str(value).strip()) if self.kind == "int" else float(str(value).strip())
+            except ValueError:
+                what = "a whole number" if self.kind == "int" else "a number"
+                raise OptionError(f"{where}: {value!r} is not {what}") from None
+        if self.choices and value not in self.choices:
+            raise OptionError(f"{where}: unknown value {value!r}; choose one of {', '.join(self.choices)}")
+        return value
+
+    def initial(self) -> Any:
+        """The default value (the limits' defaults are looked up in :class:`Limits` only now)."""
+        return getattr(_limits(), self.dest) if self.default is _LIMIT else self.default
+
+
+# The defaults of the six limits are conformance.driver.Limits' (looked up when asked for).
 OPTIONS: tuple[Option, ...] = (
     Option("--conformance", "Run the conformance suite (implied by --proxy-url/--proxy-cmd); with no target, against the embedded reference bridge.", "flag", False, pytest_only=True),
     Option("--proxy-url", "Base URL of a running proxy under test (its Responses endpoint is URL + --responses-path). With --proxy-cmd: the URL to use, {port} filled in.", metavar="URL"),
@@ -54,12 +151,12 @@ OPTIONS: tuple[Option, ...] = (
     Option("--upstream-url", "Base URL of a real Chat Completions upstream to record from (with --record-mode other than none).", metavar="URL"),
     Option("--record-dir", "Where --record-mode writes cassettes (one file per cassette id).", "str", "cassettes-recorded", "DIR"),
     Option("--reference-fault", "Run the embedded reference bridge with this named fault (repeatable; see `responses-conformance faults`).", "list", None, "NAME"),
-    Option("--connect-timeout", "Seconds to connect to the proxy.", "float", _L.connect_timeout, "SECONDS"),
-    Option("--first-byte-timeout", "Seconds until the first response byte.", "float", _L.first_byte_timeout, "SECONDS"),
-    Option("--idle-timeout", "Longest allowed silence inside a stream, in seconds.", "float", _L.idle_timeout, "SECONDS"),
-    Option("--total-timeout", "Longest allowed exchange, in seconds.", "float", _L.total_timeout, "SECONDS"),
-    Option("--max-bytes", "Stop reading a response after this many bytes.", "int", _L.max_bytes, "N"),
-    Option("--max-events", "Stop reading a response after this many SSE events.", "int", _L.max_events, "N"),
+    Option("--connect-timeout", "Seconds to connect to the proxy.", "float", _LIMIT, "SECONDS"),
+    Option("--first-byte-timeout", "Seconds until the first response byte.", "float", _LIMIT, "SECONDS"),
+    Option("--idle-timeout", "Longest allowed silence inside a stream, in seconds.", "float", _LIMIT, "SECONDS"),
+    Option("--total-timeout", "Longest allowed exchange, in seconds.", "float", _LIMIT, "SECONDS"),
+    Option("--max-bytes", "Stop reading a response after this many bytes.", "int", _LIMIT, "N"),
+    Option("--max-events", "Stop reading a response after this many SSE events.", "int", _LIMIT, "N"),
     Option("--fail-on", "Lowest severity that fails the run: error or warning.", "str", "error", "SEVERITY", ("error", "warning")),
     Option("--target-name", "Name of the target in reports, the matrix and a new expectation file (default: the program of --proxy-cmd, or --proxy-url).", metavar="NAME"),
     Option("--expectations", "Expectation file (JSON) of known failures, by cassette and check: they are reported as xfail and do not fail the run; a new failure does; a known failure that passes is reported as fixed.", metavar="FILE"),
@@ -85,7 +182,9 @@ def settings_from(get: Callable[[Option], Any], env: Mapping[str, str] = os.envi
     def value(flag: str) -> Any:
         opt = next(o for o in OPTIONS if o.flag == flag)
         v = get(opt)
-        return opt.default if v is None else v
+        return opt.initial() if v is None else opt.convert(v)
+
+    from conformance.driver import Limits
 
     limits = Limits(
         connect_timeout=float(value("--connect-timeout")),
@@ -118,14 +217,33 @@ def settings_from(get: Callable[[Option], Any], env: Mapping[str, str] = os.envi
     )
 
 
+def output_settings_from(get: Callable[[Option], Any]) -> OutputSettings:
+    """Build :class:`OutputSettings` from the same getter as :func:`settings_from`."""
+
+    def value(flag: str) -> Any:
+        opt = next(o for o in OPTIONS if o.flag == flag)
+        v = get(opt)
+        return opt.initial() if v is None else opt.convert(v)
+
+    return OutputSettings(
+        target_name=value("--target-name") or None,
+        report_json=value("--report-json") or None,
+        report_html=value("--report-html") or None,
+        expectations=value("--expectations") or None,
+        update_expectations=bool(value("--update-expectations")),
+        strict_expectations=bool(value("--strict-expectations")),
+        fail_on=Severity(value("--fail-on") or "error"),
+    )
+
+
 def markdown_table() -> str:
     """The README's options table (``python -m conformance.options`` prints it)."""
-    rows = ["| option | ini key | default | what |", "|---|---|---|---|"]
+    rows = ["| pytest option | `run` option | ini key | default | what |", "|---|---|---|---|---|"]
     for o in OPTIONS:
-        default = "" if o.default in (None, False) else f"`{o.default}`"
-        flag = o.flag + (f" {o.metavar}" if o.metavar else "")
-        only = " (pytest only)" if o.pytest_only else ""
-        rows.append(f"| `{flag}` | `{o.ini}` | {default} | {o.help.replace('|', '/')}{only} |")
+        default = "" if o.initial() in (None, False) else f"`{o.initial()}`"
+        meta = f" {o.metavar}" if o.metavar else ""
+        run = "" if o.pytest_only else f"`{o.flag}`"
+        rows.append(f"| `{o.pytest_flag}{meta}` | {run} | `{o.ini}` | {default} | {o.help.replace('|', '/')} |")
     return "\n".join(rows) + "\n"
 
 

@@ -1,7 +1,10 @@
 """pytest plugin (entry point ``pytest11``): options, hooks and fixtures only.
 
-``pytest --proxy-url URL``, ``pytest --proxy-cmd "…"`` or ``pytest --conformance`` adds one test
-per cassette × check under ``conformance/``. The logic lives in :mod:`conformance._pytest`.
+``pytest --conformance-proxy-url URL``, ``pytest --conformance-proxy-cmd "…"`` or
+``pytest --conformance`` adds one test per cassette × check under ``conformance/``. Every option
+and ini key starts with ``conformance`` (``responses-conformance run`` keeps the short names). The logic lives in :mod:`conformance._pytest_items`
+and :mod:`conformance.pipeline`; this module imports only what option registration needs, so an
+installed but unused plugin costs a pytest run next to nothing.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
             kwargs.update(type={"int": int, "float": float}.get(opt.kind, str), metavar=opt.metavar, default=None)
             if opt.choices:
                 kwargs["choices"] = list(opt.choices)
-        group.addoption(opt.flag, **kwargs)
+        group.addoption(opt.pytest_flag, **kwargs)
         ini_type = {"flag": "bool", "list": "linelist"}.get(opt.kind, "string")
         parser.addini(opt.ini, opt.help, type=ini_type, default=None)  # type: ignore[arg-type]
 
@@ -51,28 +54,27 @@ def _getter(config: pytest.Config) -> Any:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "conformance: a generated Responses conformance check")
     get = _getter(config)
+    # Active with a target (or --conformance) from the command line or the ini file, or with any
+    # other of its options on the command line: `pytest --conformance-cassettes DIR` must run them.
     active = any(get(o) for o in OPTIONS if o.flag in ("--conformance", "--proxy-url", "--proxy-cmd", "--reference-fault"))
+    active = active or any(config.getoption("conformance_" + o.dest) not in (None, False) for o in OPTIONS)
     if not active:
         return
     from pathlib import Path
 
-    from conformance._pytest import Suite
-    from conformance.expectations import ExpectationsError
-    from conformance.report.outputs import OutputSettings
+    from conformance._pytest_items import Suite
+    from conformance.exceptions import UserError
+    from conformance.options import output_settings_from
+    from conformance.pipeline import Pipeline
 
-    settings = settings_from(get)
-    outputs = OutputSettings.from_getter(get)
-    problem = outputs.check()
-    if problem:
-        raise pytest.UsageError(f"responses-conformance: {problem}")
     try:
-        expectations = outputs.load_expectations()
-    except ExpectationsError as exc:
+        pipeline = Pipeline(settings_from(get), output_settings_from(get), runner="pytest")
+    except UserError as exc:
         raise pytest.UsageError(f"responses-conformance: {exc}") from None
     snapshot_dir = None
     if get(_option("--conformance-snapshots")):
-        snapshot_dir = Path(config.rootpath) / (get(_option("--conformance-snapshot-dir")) or _option("--conformance-snapshot-dir").default)
-    suite = Suite(settings, outputs.fail_on, outputs, expectations, snapshot_dir)
+        snapshot_dir = Path(config.rootpath) / (get(_option("--conformance-snapshot-dir")) or _option("--conformance-snapshot-dir").initial())
+    suite = Suite(pipeline, snapshot_dir)
     config.stash[_SUITE] = suite
     if not hasattr(config, "workerinput"):
         config.pluginmanager.register(_Collector(suite), "responses-conformance-collector")
@@ -87,19 +89,18 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     suite = _suite(session.config)
     if suite is None:
         return
-    from conformance._pytest import HarnessError
+    from conformance.exceptions import UserError
 
-    if hasattr(session.config, "workerinput"):
-        suite.attach_worker()
-        return
-    if session.config.getoption("collectonly"):
-        suite.load_only()
-        return
     try:
-        suite.start_servers()
-    except HarnessError as exc:
+        if hasattr(session.config, "workerinput"):
+            suite.attach_worker()
+        elif session.config.getoption("collectonly"):
+            suite.load_only()
+        else:
+            suite.start_servers()
+    except UserError as exc:
         suite.stop()
-        pytest.exit(f"responses-conformance: {exc}", returncode=2)
+        pytest.exit(f"responses-conformance: {exc}", returncode=pytest.ExitCode.USAGE_ERROR)
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -107,7 +108,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     suite = _suite(config)
     if suite is None:
         return
-    from conformance._pytest import collect_items
+    from conformance._pytest_items import collect_items
 
     items[:0] = collect_items(session, suite)
 
@@ -120,7 +121,7 @@ class _Collector:
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.when == "call" and report.user_properties:
-            from conformance._pytest import record_report
+            from conformance._pytest_items import record_report
 
             record_report(self.suite, report)
 
@@ -129,7 +130,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     suite = _suite(session.config)
     if suite is None or hasattr(session.config, "workerinput"):
         return
-    from conformance._pytest import finish_session
+    from conformance._pytest_items import finish_session
 
     finish_session(suite, session)
 
@@ -140,7 +141,7 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     suite = _suite(config)
     if suite is None or hasattr(config, "workerinput"):
         return
-    from conformance._pytest import terminal_summary
+    from conformance._pytest_items import terminal_summary
 
     terminal_summary(suite, terminalreporter)
 

@@ -18,9 +18,11 @@ gives no violation. (tests/unit/test_schemas.py checks the two agree on thousand
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
+from types import CodeType
 from typing import Any, NamedTuple, cast
 from urllib.parse import urljoin
 
@@ -33,6 +35,7 @@ from jsonschema.exceptions import ValidationError
 from referencing.jsonschema import DRAFT202012
 
 from conformance.resources import schemas_dir
+from conformance.schema_cache import ValidatorCache, default_cache_dir, python_tag
 
 __all__ = ["SCHEMA_BASE_URI", "SchemaViolation", "Schemas", "load_schemas"]
 
@@ -51,6 +54,7 @@ _SCHEMA_MAP_KEYWORDS = frozenset({"properties", "patternProperties", "dependentS
 _SCALARS = frozenset({str, int, float, bool, type(None)})
 
 _FastValidator = Callable[[Any], Any]
+_QuickValidator = Callable[[dict[str, Any]], bool]
 _SLOW_CACHE_SIZE = 4096
 
 
@@ -66,16 +70,23 @@ class SchemaViolation(NamedTuple):
 
 
 class Schemas:
-    """The schema files under one directory, with validators compiled on first use."""
+    """The schema files under one directory, with validators compiled on first use.
 
-    def __init__(self, root: Path | None = None) -> None:
+    Compiled fast validators are kept in ``cache`` (default: the user's cache directory, see
+    :mod:`conformance.schema_cache`), keyed by a hash of every schema file under the root.
+    """
+
+    def __init__(self, root: Path | None = None, *, cache: ValidatorCache | None = None) -> None:
         self.root = (root if root is not None else schemas_dir()).resolve()
+        self.cache = cache if cache is not None else ValidatorCache(default_cache_dir())
+        self._digest = ""
         self._event_names: dict[str, str] = {
             path.name[: -len(_SUFFIX)]: f"events/{path.name[: -len(_SUFFIX)]}"
             for path in sorted((self.root / "events").glob(f"*{_SUFFIX}"))
         }
         self._event_types = frozenset(self._event_names)
         self._fast_events: dict[str, _FastValidator] = {}
+        self._quick_events: dict[str, _QuickValidator | None] = {}
         self._fast: dict[str, _FastValidator] = {}
         self._slow: dict[str, jsonschema.protocols.Validator] = {}
         self._docs: dict[str, dict[str, Any]] | None = None
@@ -109,7 +120,11 @@ class Schemas:
             name = self._event_names.get(type_)
             if name is None:
                 return []
+            self._quick_events[type_] = _quick_validator(self.document(name))
             fast = self._fast_events[type_] = self._fast_validator(name)
+        quick = self._quick_events[type_]
+        if quick is not None and quick(event):
+            return []
         try:
             fast(event)
         except fastjsonschema.JsonSchemaValueException:
@@ -127,6 +142,15 @@ class Schemas:
         except fastjsonschema.JsonSchemaValueException:
             return self._violations(name, instance)
         return []
+
+    def is_valid(self, name: str, instance: Any) -> bool:
+        """True when the compiled validator accepts ``instance``: a fast yes, before asking a
+        slower validator for the details of a no. False, not an error, for an unknown name."""
+        try:
+            self._fast_validator(name)(instance)
+        except (fastjsonschema.JsonSchemaValueException, RecursionError, KeyError):
+            return False
+        return True
 
     def names(self) -> list[str]:
         """Every schema name under the root, e.g. "response", "events/error"."""
@@ -197,14 +221,18 @@ class Schemas:
         """All schema files, by ``$id`` (falling back to the base URI plus the path)."""
         if self._docs is None:
             docs: dict[str, dict[str, Any]] = {}
+            digest = hashlib.sha256()
             for path in sorted(self.root.rglob(f"*{_SUFFIX}")):
                 rel = path.relative_to(self.root).as_posix()
-                doc = json.loads(path.read_text(encoding="utf-8"))
+                raw = path.read_bytes()
+                digest.update(b"%d:%s%d:" % (len(rel), rel.encode(), len(raw)) + raw)
+                doc = json.loads(raw.decode("utf-8"))
                 uri = doc.get("$id") or SCHEMA_BASE_URI + rel
                 docs[uri] = doc
                 self._names[uri] = rel[: -len(_SUFFIX)]
                 self._uris[rel[: -len(_SUFFIX)]] = uri
             self._docs = docs
+            self._digest = digest.hexdigest()
         return self._docs, self._names
 
     def _uri(self, name: str) -> str:
@@ -223,8 +251,33 @@ class Schemas:
     def _fast_validator(self, name: str) -> _FastValidator:
         fast = self._fast.get(name)
         if fast is None:
-            fast = self._fast[name] = _compile_fast(_fast_schema(self.bundle(name)))
+            fast = self._fast[name] = self._build_fast(name)
         return fast
+
+    def _build_fast(self, name: str) -> _FastValidator:
+        """The compiled validator from the disk cache, or generated, compiled and cached."""
+        self._uri(name)  # KeyError for an unknown name; loads the files (and their digest)
+        key = hashlib.sha256(
+            f"{self._digest}|{name}|{fastjsonschema.VERSION}|{_generator_version()}|{python_tag()}".encode()
+        ).hexdigest()
+        code = self.cache.load(key)
+        if code is not None:
+            validator = _run_module(code)
+            if validator is not None:
+                return validator
+        schema = _fast_schema(self.bundle(name))
+        source = _generate_fast(schema)
+        if source is None:  # pragma: no cover - a fastjsonschema whose generator internals moved
+            return cast(
+                "_FastValidator",
+                fastjsonschema.compile(schema, use_default=False, use_formats=False),
+            )
+        code = compile(source, f"<fast validator {name}>", "exec")
+        validator = _run_module(code)
+        if validator is None:  # pragma: no cover - generated code always defines it
+            raise RuntimeError(f"the generated validator of {name!r} does not load")
+        self.cache.store(key, code)
+        return validator
 
     def _slow_validator(self, name: str) -> jsonschema.protocols.Validator:
         validator = self._slow.get(name)
@@ -309,6 +362,77 @@ def load_schemas() -> Schemas:
     return Schemas()
 
 
+def _quick_validator(schema: dict[str, Any]) -> _QuickValidator | None:
+    """A test that says True only for valid instances of a flat object schema, in a fraction of a
+    microsecond; None when the schema is not flat enough.
+
+    Most events are a handful of strings and indices, and almost all are valid: this accepts the
+    plain shape (strings as strings, indices as ints, an empty array where one is allowed) and
+    leaves everything else, valid or not, to the compiled validator. It must never accept an
+    invalid instance (tests/unit/test_schemas.py runs it on thousands of mutants).
+    """
+    if schema.get("type") != "object" or set(schema) - _QUICK_ROOT_KEYWORDS:
+        return None
+    if schema.get("additionalProperties", True) is not True:
+        return None
+    required, properties = schema.get("required", []), schema.get("properties", {})
+    if not isinstance(required, list) or not isinstance(properties, dict):
+        return None
+    terms: list[str] = []
+    for name, sub in properties.items():
+        key = repr(name)
+        test = _quick_test(sub)
+        if test is None:
+            if name in required:
+                return None
+            terms.append(f"{key} not in d")
+        elif name in required:
+            terms.append(test.format(v=f"g({key})"))
+        else:
+            terms.append(f"({test.format(v=f'g({key})')} or {key} not in d)")
+    if any(name not in properties for name in required):
+        return None
+    source = "def quick(d):\n    g = d.get\n    return " + (" and ".join(terms) or "True") + "\n"
+    state: dict[str, Any] = {}
+    exec(compile(source, "<quick validator>", "exec"), state)
+    quick: _QuickValidator = state["quick"]
+    return quick
+
+
+_QUICK_ROOT_KEYWORDS = frozenset(
+    {"type", "required", "properties", "additionalProperties"}
+    | _ANNOTATION_KEYWORDS
+    | _ROOT_ONLY_KEYWORDS
+)
+
+
+def _quick_test(schema: Any) -> str | None:
+    """An expression over ``{v}`` (evaluated once) true only when it is valid; None if complex.
+
+    Every test is false for ``None``, which ``d.get`` gives for a missing property.
+    """
+    if not isinstance(schema, dict):
+        return None
+    rules = {k: v for k, v in schema.items() if k not in _ANNOTATION_KEYWORDS}
+    kind = rules.get("type")
+    if set(rules) == {"const"} and type(rules["const"]) is str:
+        return "{v} == " + repr(rules["const"])
+    if rules == {"type": "string"}:
+        return "type({v}) is str"
+    if kind == "integer" and set(rules) <= {"type", "minimum"}:
+        minimum = rules.get("minimum")
+        if minimum is None:
+            return "type({v}) is int"
+        if type(minimum) is int:
+            return f"(type(x := {{v}}) is int and x >= {minimum})"
+        return None
+    if kind == "array" and set(rules) <= {"type", "items"}:
+        return "{v} == []"  # an empty list; any other array goes to the compiled validator
+    if rules in ({"type": ["string", "null"]}, {"type": ["null", "string"]}):
+        return "(type(x := {v}) is str or x is None)"
+    return None
+
+
 def _maskable_properties(schema: dict[str, Any]) -> dict[str, Callable[[Any], bool]]:
     """Top-level properties whose value, when it passes the given test, is valid whatever it is."""
     out: dict[str, Callable[[Any], bool]] = {}
@@ -391,21 +515,42 @@ def _fast_schema(bundle: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-def _compile_fast(schema: dict[str, Any]) -> _FastValidator:
-    """Compile with the dispatch-aware generator; plain fastjsonschema if its internals moved."""
+def _generate_fast(schema: dict[str, Any]) -> str | None:
+    """Python source of a module defining ``_VALIDATOR``, by the dispatch-aware generator.
+
+    None when fastjsonschema's generator internals changed (the caller compiles plainly then:
+    slower, still correct).
+    """
     try:
         resolver = RefResolver.from_schema(schema, handlers={}, store={})
         generator = _FastGenerator(  # type: ignore[no-untyped-call]
             schema, resolver=resolver, use_default=False, use_formats=False
         )
-        state = generator.global_state
-        exec(generator.func_code, state)
-        validator: _FastValidator = state[resolver.get_scope_name()]
-        validator.dispatch_aware = True  # type: ignore[attr-defined]
-    # A fastjsonschema whose generator internals changed: slower, still correct.
+        code: str = generator.func_code
+        state: str = generator.global_state_code
+        return f"{state}\n{code}\n\n_VALIDATOR = {resolver.get_scope_name()}\n"
     except (AttributeError, TypeError, KeyError, NameError):  # pragma: no cover
-        validator = fastjsonschema.compile(schema, use_default=False, use_formats=False)
-    return validator
+        return None
+
+
+def _run_module(code: CodeType) -> _FastValidator | None:
+    """Execute a compiled validator module; None when it does not define a callable validator."""
+    state: dict[str, Any] = {}
+    try:
+        exec(code, state)
+    except Exception:  # a stale or foreign cache entry: the caller regenerates it
+        return None
+    validator = state.get("_VALIDATOR")
+    if not callable(validator):
+        return None
+    validator.dispatch_aware = True  # type: ignore[attr-defined]
+    return cast("_FastValidator", validator)
+
+
+@functools.lru_cache(maxsize=1)
+def _generator_version() -> str:
+    """A hash of this module's source: any change to the generator invalidates cached validators."""
+    return hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]
 
 
 class _FastGenerator(CodeGeneratorDraft2019):  # type: ignore[misc]

@@ -36,8 +36,8 @@ import pytest
 from syrupy.extensions.json import JSONSnapshotExtension
 from syrupy.location import PyTestLocation
 
-from conformance._model import Exchange
 from conformance.cassette import Cassette
+from conformance.exchange import Exchange
 from conformance.sse import parse_sse
 
 __all__ = ["ExchangeSnapshotExtension", "Normaliser", "SnapshotItem", "normalise_exchanges"]

@@ -10,10 +10,11 @@ the checks in :mod:`conformance.checks` read this analysis instead of walking th
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from conformance._model import Exchange
+from conformance.exchange import Exchange
 from conformance.sse import FramingIssue, SSEEvent, parse_sse
 
 __all__ = ["Analysis", "Anomaly", "Event", "Item", "Part", "analyze", "analyze_bytes"]
@@ -150,18 +151,33 @@ class Analysis:
         return [a for a in self.anomalies if a.kind in kinds]
 
 
-def _to_event(sse: SSEEvent) -> Event:
+_scan_once: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
+
+
+def _to_event(sse: SSEEvent, types: dict[str, str] | None = None) -> Event:
     data = sse.data
     if data == "[DONE]":
         return Event(sse.index, sse, None, None, done_sentinel=True)
+    # The C scanner straight away when the payload is exactly one JSON value (nearly always);
+    # json.loads, with its exact error message, for anything else (whitespace, junk, errors).
     try:
-        obj = json.loads(data)
-    except ValueError as exc:
-        return Event(sse.index, sse, None, None, json_error=f"not JSON: {exc}")
+        obj, end = _scan_once(data, 0)
+    except (StopIteration, ValueError):
+        end = -1
+    if end != len(data):
+        try:
+            obj = json.loads(data)
+        except ValueError as exc:
+            return Event(sse.index, sse, None, None, json_error=f"not JSON: {exc}")
     if not isinstance(obj, dict):
         return Event(sse.index, sse, None, None, json_error=f"JSON {type(obj).__name__}, not an object")
     t = obj.get("type")
-    return Event(sse.index, sse, obj, t if isinstance(t, str) else None)
+    if type(t) is not str:
+        return Event(sse.index, sse, obj, None)
+    if types is not None and len(types) < 256:
+        # One string per event type, shared with the payload: saves a copy per event.
+        t = obj["type"] = types.setdefault(t, t)
+    return Event(sse.index, sse, obj, t)
 
 
 class _Machine:
@@ -171,6 +187,10 @@ class _Machine:
         self.anomalies: list[Anomaly] = []
         self.open_items: list[Item] = []
         self.added_count = 0
+        # The last target that resolved without a note, by (output_index, item_id, event type):
+        # deltas come in runs for one item, and the answer stays the same while it is open.
+        self._last_key: tuple[int, str | None, str] | None = None
+        self._last_item: Item | None = None
 
     def note(self, kind: str, index: int | None, message: str, **kw: Any) -> None:
         self.anomalies.append(Anomaly(kind, index, message, **kw))
@@ -179,6 +199,12 @@ class _Machine:
         """Find the open item an item-scoped event targets; note why if there is none."""
         oi = d.get("output_index")
         iid = d.get("item_id")
+        key = (oi, iid, t) if type(oi) is int and (iid is None or type(iid) is str) else None
+        if key is not None and key == self._last_key:
+            last = self._last_item
+            if last is not None and last.done_at is None:
+                return last
+        noted = len(self.anomalies)
         item: Item | None = None
         if isinstance(oi, int) and not isinstance(oi, bool):
             item = self.items.get(oi)
@@ -219,6 +245,8 @@ class _Machine:
                 pointer="/output_index",
             )
             return None
+        if key is not None and len(self.anomalies) == noted:
+            self._last_key, self._last_item = key, item
         return item
 
     def part_for(self, ev: Event, item: Item, kind: str, d: dict[str, Any], t: str) -> Part | None:
@@ -256,14 +284,19 @@ class _Machine:
         t = ev.type
         if d is None or t is None or t in LIFECYCLE_TYPES or t == "error":
             return
-        if t in _TEXT_DELTAS:
+        spec = _TEXT_DELTAS.get(t)
+        if spec is not None:
             item = self.resolve(ev, d, t)
             if item is None:
                 return
-            kind, _ = _TEXT_DELTAS[t]
-            part = self.part_for(ev, item, kind, d, t)
-            if part is None:
-                return
+            kind = spec[0]
+            # The open part straight from the index; part_for for anything it must note.
+            ci = d.get("summary_index" if kind == "summary" else "content_index")
+            part = item.parts.get((kind, ci)) if type(ci) is int else None
+            if part is None or part.added_at is None or part.done_at is not None:
+                part = self.part_for(ev, item, kind, d, t)
+                if part is None:
+                    return
             delta = d.get("delta")
             if isinstance(delta, str):
                 part.deltas.append(delta)
@@ -456,7 +489,8 @@ class _Machine:
 
 
 def analyze_events(sse_events: list[SSEEvent], framing: list[FramingIssue]) -> Analysis:
-    events = [_to_event(s) for s in sse_events]
+    types: dict[str, str] = {}
+    events = [_to_event(s, types) for s in sse_events]
     machine = _Machine()
     terminal_indices: list[int] = []
     done_indices: list[int] = []

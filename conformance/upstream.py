@@ -1,35 +1,62 @@
 """The fake upstream: a real HTTP/1.1 server on 127.0.0.1 that replays cassettes.
 
-The proxy under test points its Chat Completions backend here. Each ``POST .../chat/completions``
-is matched to a cassette turn by the text of its last message (every shipped cassette turn has a
-unique one), and the recorded chunks are written back one by one, flushed, optionally with the
-recorded timing. A request that does not ask for a stream gets the same content as one
-``chat.completion`` body (assembled by :mod:`conformance.oracle`). Every request is logged; ``GET /__conformance/log?cassette=ID`` returns the log
-entries of one cassette, so several pytest-xdist workers can share one server safely.
+The proxy under test points its Chat Completions backend here. The recorded chunks of the
+matching cassette turn are written back one by one, flushed, optionally with the recorded timing.
+A request that does not ask for a stream gets the same content as one ``chat.completion`` body
+(assembled by :mod:`conformance.expected`). Every request is logged; ``GET
+/__conformance/log?cassette=ID`` returns the log entries of one cassette, so several pytest-xdist
+workers can share one server safely.
 
-A request that matches nothing gets a ``500`` whose JSON body names the closest cassettes and why
-each did not match (VCR's best idea); the exchange that caused it reports it.
+The fake upstream must never be the reason a proxy's bug goes unnamed, so matching is in-flight
+first. Before it sends each request, the harness registers the turn it has in flight
+(:meth:`FakeUpstream.expecting` in-process, :func:`expecting` over HTTP from any process, e.g. an
+xdist worker; ``POST /__conformance/expect`` and ``/__conformance/done``). A chat request is
+answered, in this order, by:
+
+1. the in-flight turn whose last message it carries exactly;
+2. the in-flight turn it fits best (the most of the turn's conversation text found in the
+   request), even when the proxy changed the last message: the translation checks then run and
+   say what changed;
+3. the turn whose last message it carries exactly (no registration: the upstream used alone);
+4. otherwise a ``500`` whose JSON body names the closest cassettes and why each did not match
+   (VCR's best idea); the exchange that caused it reports it.
+
+``/__conformance/done`` answers with the errors stored by harness server threads in this process
+(:mod:`conformance.http_server`), so the harness raises a harness bug in the run that caused it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import difflib
+import itertools
 import json
 import socket
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
-from conformance.cassette import Cassette, Interaction, Turn, chat_message_text
-from conformance.oracle import chat_completion_body, expect
+import httpx
 
-__all__ = ["FakeUpstream", "UpstreamLogEntry"]
+from conformance.cassette import Cassette, Interaction, Turn, chat_message_text
+from conformance.expected import chat_completion_body, expect
+from conformance.http_server import (
+    BodyError,
+    HarnessHandler,
+    HarnessServer,
+    StoredError,
+    pending_errors,
+    raise_server_errors,
+)
+
+__all__ = ["FakeUpstream", "UpstreamLogEntry", "expecting"]
 
 MAX_REQUEST_BYTES = 16 * 1024 * 1024
+_IN_FLIGHT_TTL = 900.0  # seconds; a registration its harness never closed (the process died) expires
+_CONTROL = "/__conformance/"
 _CUT_GRACE = 0.2  # seconds between the last chunk and a cassette's connection cut
 REDACTED_HEADERS = frozenset({"authorization", "api-key", "x-api-key", "cookie", "proxy-authorization"})
 
@@ -46,6 +73,8 @@ class UpstreamLogEntry:
     turn: int | None = None
     interaction: int | None = None
     diagnosis: str | None = None
+    match: str | None = None
+    """How the request found its turn: ``exact``, ``in-flight`` (best fit) or None (unmatched)."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -59,17 +88,116 @@ class UpstreamLogEntry:
             "turn": self.turn,
             "interaction": self.interaction,
             "diagnosis": self.diagnosis,
+            "match": self.match,
         }
+
+
+@dataclass
+class _InFlight:
+    """A turn the harness has sent (or is sending) to the proxy; its next request's interaction."""
+
+    cassette: Cassette
+    turn: Turn
+    pieces: list[str]
+    next_interaction: int
+    expires: float
+    order: int
 
 
 @dataclass
 class _State:
     turns: dict[str, tuple[Cassette, Turn]] = field(default_factory=dict)
+    by_id: dict[tuple[str, int], tuple[Cassette, Turn]] = field(default_factory=dict)
     counts: dict[tuple[str, int], int] = field(default_factory=dict)
+    in_flight: dict[str, _InFlight] = field(default_factory=dict)
     log: list[UpstreamLogEntry] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     replay_timing: bool = False
     stopping: threading.Event = field(default_factory=threading.Event)
+    tokens: Iterator[int] = field(default_factory=itertools.count)
+
+    def register(self, cassette_id: str, turn_index: int, interaction: int = 0, ttl: float = _IN_FLIGHT_TTL) -> str:
+        """Put a turn in flight; KeyError when no loaded cassette has it."""
+        cassette, turn = self.by_id[(cassette_id, turn_index)]
+        with self.lock:
+            n = next(self.tokens)
+            token = f"{cassette_id}#{turn_index}#{n}"
+            self.in_flight[token] = _InFlight(
+                cassette, turn, _turn_pieces(turn), max(interaction, 0), time.monotonic() + ttl, n
+            )
+        return token
+
+    def release(self, token: str) -> None:
+        with self.lock:
+            self.in_flight.pop(token, None)
+
+    def live(self) -> list[_InFlight]:
+        now = time.monotonic()
+        with self.lock:
+            for token in [t for t, f in self.in_flight.items() if f.expires < now]:
+                del self.in_flight[token]
+            return list(self.in_flight.values())
+
+
+def _texts(value: Any) -> list[str]:
+    """The strings of a Responses content/output value (a string, or parts carrying ``text``)."""
+    if isinstance(value, str):
+        return [value]
+    out = []
+    for part in value if isinstance(value, list) else []:
+        if isinstance(part, str):
+            out.append(part)
+        elif isinstance(part, dict):
+            for key in ("text", "refusal"):
+                if isinstance(part.get(key), str):
+                    out.append(part[key])
+    return out
+
+
+def _turn_pieces(turn: Turn) -> list[str]:
+    """The conversation text of a turn's Responses request that a faithful proxy sends upstream."""
+    request = turn.request
+    found: list[str] = []
+    found.extend(_texts(request.get("instructions")))
+    inp = request.get("input")
+    for item in inp if isinstance(inp, list) else [inp]:
+        if isinstance(item, str):
+            found.append(item)
+        elif isinstance(item, dict):
+            found.extend(_texts(item.get("content")))
+            found.extend(_texts(item.get("output")))
+            call_id = item.get("call_id")
+            if isinstance(call_id, str):
+                found.append(call_id)
+    if turn.match_key:
+        found.append(turn.match_key)
+    pieces = {p.strip() for p in found if p.strip() and "{{" not in p}
+    return sorted(pieces, key=len, reverse=True)
+
+
+def _chat_blob(body: dict[str, Any]) -> str:
+    """Every text of a chat request's messages (contents, tool call ids and arguments), joined."""
+    out: list[str] = []
+    messages = body.get("messages")
+    for message in messages if isinstance(messages, list) else []:
+        if not isinstance(message, dict):
+            continue
+        out.extend(_texts(message.get("content")))
+        if isinstance(message.get("tool_call_id"), str):
+            out.append(message["tool_call_id"])
+        calls = message.get("tool_calls")
+        for call in calls if isinstance(calls, list) else []:
+            if isinstance(call, dict) and isinstance(call.get("id"), str):
+                out.append(call["id"])
+    return "\x00".join(out)
+
+
+def _fit(flight: _InFlight, blob: str) -> float:
+    """Share of the turn's conversation text (by length) found in the request: 0 fits nothing."""
+    total = sum(len(p) for p in flight.pieces)
+    if not total:
+        return 0.0
+    return sum(len(p) for p in flight.pieces if p in blob) / total
 
 
 def _last_message_text(body: Any) -> str | None:
@@ -92,19 +220,25 @@ def _diagnose(state: _State, body: Any, key: str | None) -> str:
     )[:3]
     if not scored:
         return "no cassettes are loaded"
-    lines = [f"no cassette turn has last message {key[:120]!r}; closest:"]
+    flying = state.live()
+    where = (
+        "no cassette turn in flight shares any of its conversation text, and no cassette turn"
+        if flying
+        else "no cassette turn"
+    )
+    lines = [f"{where} has last message {key[:120]!r}; closest:"]
     for ratio, k, cid in scored:
         lines.append(f"  - {cid}: expected last message {k[:120]!r} (similarity {ratio:.0%})")
     return "\n".join(lines)
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+def _error(message: str, kind: str, code: str | None = None, param: str | None = None) -> dict[str, Any]:
+    return {"error": {"message": message, "type": kind, "param": param, "code": code}}
+
+
+class _Handler(HarnessHandler):
     server_version = "responses-conformance-upstream/1"
     state: _State
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
 
     def _json(self, status: int, payload: Any) -> None:
         body = json.dumps(payload).encode()
@@ -131,68 +265,114 @@ class _Handler(BaseHTTPRequestHandler):
         elif url.path.endswith("/models"):
             self._json(200, {"object": "list", "data": [{"id": "conformance-model", "object": "model", "owned_by": "conformance"}]})
         else:
-            self._json(404, {"error": {"message": f"no route {url.path}", "type": "not_found", "param": None, "code": None}})
+            self._json(404, _error(f"no route {url.path}", "not_found"))
 
     def do_POST(self) -> None:
         url = urlparse(self.path)
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > MAX_REQUEST_BYTES:
-            self._json(413, {"error": {"message": "request too large", "type": "invalid_request_error", "param": None, "code": None}})
+        try:
+            raw = self.read_body(MAX_REQUEST_BYTES)
+        except BodyError as exc:
+            self.close_connection = True
+            self._json(exc.status, _error(exc.message, "invalid_request_error"))
             return
-        raw = self.rfile.read(length) if length else b""
         try:
             body: Any = json.loads(raw) if raw else None
         except (json.JSONDecodeError, UnicodeDecodeError):
             body = raw.decode("utf-8", "replace")
-        if url.path == "/__conformance/reset":
-            only = parse_qs(url.query).get("cassette", [None])[0]
-            with self.state.lock:
-                for k in [k for k in self.state.counts if only is None or k[0] == only]:
-                    del self.state.counts[k]
-            self._json(200, {"ok": True})
+        if url.path.startswith(_CONTROL):
+            self._control(url.path[len(_CONTROL) :], parse_qs(url.query), body)
             return
         headers = {k: ("[redacted]" if k.lower() in REDACTED_HEADERS else v) for k, v in self.headers.items()}
         entry = UpstreamLogEntry(0, time.time(), "POST", url.path, headers, body)
         if not url.path.endswith("/chat/completions"):
             entry.diagnosis = f"the fake upstream only answers POST .../chat/completions, not {url.path}"
             self._log(entry)
-            self._json(404, {"error": {"message": entry.diagnosis, "type": "not_found", "param": None, "code": None}})
+            self._json(404, _error(entry.diagnosis, "not_found"))
             return
-        key = _last_message_text(body)
-        found = self.state.turns.get(key) if key is not None else None
-        if found is None:
-            entry.diagnosis = _diagnose(self.state, body, key)
-            self._log(entry)
-            self._json(
-                500,
-                {
-                    "error": {
-                        "message": "responses-conformance fake upstream: no cassette matches this request.\n" + entry.diagnosis,
-                        "type": "cassette_not_found",
-                        "param": "messages",
-                        "code": "cassette_not_found",
-                    }
-                },
-            )
-            return
-        cassette, turn = found
-        with self.state.lock:
-            n = self.state.counts.get((cassette.id, turn.index), 0)
-            self.state.counts[(cassette.id, turn.index)] = n + 1
-        entry.cassette_id, entry.turn, entry.interaction = cassette.id, turn.index, min(n, len(turn.upstream) - 1)
+        interaction = self._match(entry, body)
         self._log(entry)
-        interaction = turn.upstream[entry.interaction]
-        if isinstance(body, dict) and body.get("stream") is not True and interaction.status == 200 and interaction.end == "clean":
+        if interaction is None:
+            message = "responses-conformance fake upstream: no cassette matches this request.\n" + (entry.diagnosis or "")
+            self._json(500, _error(message, "cassette_not_found", "cassette_not_found", "messages"))
+        elif isinstance(body, dict) and body.get("stream") is not True and interaction.status == 200 and interaction.end == "clean":
             self._whole(interaction)
         else:
             self._replay(interaction)
+
+    def _control(self, action: str, query: dict[str, list[str]], body: Any) -> None:
+        """The harness's calls: reset counters, put a turn in flight, take it out of flight."""
+        args = body if isinstance(body, dict) else {}
+        if action == "reset":
+            only = query.get("cassette", [None])[0]
+            with self.state.lock:
+                for k in [k for k in self.state.counts if only is None or k[0] == only]:
+                    del self.state.counts[k]
+            self._json(200, {"ok": True})
+        elif action == "expect":
+            try:
+                token = self.state.register(
+                    str(args.get("cassette")),
+                    int(args.get("turn", 0)),
+                    int(args.get("interaction", 0)),
+                    float(args.get("ttl", _IN_FLIGHT_TTL)),
+                )
+            except (KeyError, TypeError, ValueError):
+                message = f"no loaded cassette turn {args.get('cassette')!r} #{args.get('turn')!r}"
+                self._json(404, _error(message, "not_found", "unknown_turn"))
+                return
+            self._json(200, {"token": token})
+        elif action == "done":
+            self.state.release(str(args.get("token")))
+            self._json(200, {"ok": True, "errors": [e.__dict__ for e in pending_errors()]})
+        else:
+            self._json(404, _error(f"no control route {action!r}", "not_found"))
+
+    def _match(self, entry: UpstreamLogEntry, body: Any) -> Interaction | None:
+        """Find the turn and interaction that answer this chat request (see the module doc)."""
+        state = self.state
+        key = _last_message_text(body)
+        flying = state.live()
+        chosen: _InFlight | None = None
+        if key is not None:
+            exact = [f for f in flying if f.turn.match_key == key]
+            chosen = min(exact, key=lambda f: (f.next_interaction, f.order)) if exact else None
+            entry.match = "exact" if chosen else None
+            if chosen is None and flying and isinstance(body, dict):
+                blob = _chat_blob(body)
+                scored = [(_fit(f, blob), f) for f in flying]
+                best = max(scored, key=lambda s: (s[0], -s[1].next_interaction, -s[1].order), default=None)
+                if best is not None and best[0] > 0:
+                    chosen = best[1]
+                    entry.match = "in-flight"
+                    entry.diagnosis = (
+                        f"the last message differs from the cassette's ({key[:120]!r} instead of "
+                        f"{chosen.turn.match_key[:120]!r}); answered as the in-flight turn "
+                        f"{chosen.turn.index} of {chosen.cassette.id} ({best[0]:.0%} of its text found)"
+                    )
+        if chosen is not None:
+            with state.lock:
+                index = min(chosen.next_interaction, len(chosen.turn.upstream) - 1)
+                chosen.next_interaction += 1
+            entry.cassette_id, entry.turn, entry.interaction = chosen.cassette.id, chosen.turn.index, index
+            return chosen.turn.upstream[index]
+        found = state.turns.get(key) if key is not None else None
+        if found is None:
+            entry.diagnosis = _diagnose(state, body, key)
+            return None
+        cassette, turn = found
+        with state.lock:
+            n = state.counts.get((cassette.id, turn.index), 0)
+            state.counts[(cassette.id, turn.index)] = n + 1
+        entry.cassette_id, entry.turn, entry.interaction = cassette.id, turn.index, min(n, len(turn.upstream) - 1)
+        entry.match = "exact"
+        return turn.upstream[entry.interaction]
 
     def _whole(self, interaction: Interaction) -> None:
         """A non-streaming chat request: the same content as one ``chat.completion`` JSON body."""
         expected = expect(interaction)
         if expected.outcome == "failed":
             message = expected.error_message or "the upstream stream ended before a finish_reason"
-            self._json(500, {"error": {"message": message, "type": "server_error", "param": None, "code": None}})
+            self._json(500, _error(message, "server_error"))
             return
         self._json(200, chat_completion_body(expected))
 
@@ -212,14 +392,25 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         start = time.monotonic()
         try:
-            for t_ms, data in interaction.chunks:
-                if self.state.replay_timing:
+            if self.state.replay_timing:
+                self.wfile.flush()  # the headers go out now, not with the first (delayed) chunk
+                for t_ms, data in interaction.chunks:
                     delay = t_ms / 1000 - (time.monotonic() - start)
                     if delay > 0 and self.state.stopping.wait(delay):
                         break
-                if data:
-                    self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
-                    self.wfile.flush()
+                    if data:
+                        self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+                        self.wfile.flush()
+            else:
+                # Untimed: headers and every chunk in one write (a clean end included). Each
+                # recorded chunk stays one HTTP chunk, which is what HTTP clients hand on; a chunk
+                # per TCP segment was never promised (Nagle used to merge them anyway), and one
+                # write per chunk cost 13 system calls per replay.
+                frames = b"".join(b"%x\r\n%s\r\n" % (len(d), d) for _, d in interaction.chunks if d)
+                self.wfile.write(frames if interaction.end == "cut" else frames + b"0\r\n\r\n")
+                self.wfile.flush()
+                if interaction.end != "cut":
+                    return
             if interaction.end == "cut":
                 # Let the proxy read what was sent before the connection drops, as on a real
                 # network: a cut in the same instant as the last chunk makes the proxy's view of
@@ -232,13 +423,6 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.flush()
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
-
-
-class _QuietServer(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """A client that hangs up mid-replay is normal for a proxy under test; say nothing."""
 
 
 class FakeUpstream:
@@ -255,7 +439,7 @@ class FakeUpstream:
         self._state = _State(replay_timing=replay_timing)
         self.add(cassettes)
         handler = type("Handler", (_Handler,), {"state": self._state})
-        self._server = _QuietServer((host, port), handler)
+        self._server = HarnessServer((host, port), handler, role="fake upstream")
         self._thread: threading.Thread | None = None
 
     def add(self, cassettes: Iterable[Cassette]) -> None:
@@ -264,6 +448,7 @@ class FakeUpstream:
                 for turn in cassette.turns:
                     if turn.upstream and turn.match_key:
                         self._state.turns[turn.match_key] = (cassette, turn)
+                        self._state.by_id[(cassette.id, turn.index)] = (cassette, turn)
 
     @property
     def port(self) -> int:
@@ -277,6 +462,21 @@ class FakeUpstream:
     def log(self, cassette_id: str | None = None) -> list[UpstreamLogEntry]:
         with self._state.lock:
             return [e for e in self._state.log if cassette_id is None or e.cassette_id == cassette_id]
+
+    @contextlib.contextmanager
+    def expecting(self, cassette_id: str, turn_index: int, interaction: int = 0) -> Iterator[None]:
+        """Put a turn in flight while the block runs (the harness sends its request inside).
+
+        A chat request that fits it is answered from it, starting at recorded ``interaction``
+        (a retry gets the next one). On exit, a stored server-thread error of this process is
+        raised as :class:`~conformance.http_server.ServerThreadError`. KeyError for an unknown turn.
+        """
+        token = self._state.register(cassette_id, turn_index, interaction)
+        try:
+            yield
+        finally:
+            self._state.release(token)
+        raise_server_errors()
 
     def start(self) -> FakeUpstream:
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), name="fake-upstream", daemon=True)
@@ -295,3 +495,51 @@ class FakeUpstream:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+_UNSUPPORTED: set[str] = set()  # control bases that answered 404 (not a fake upstream): not asked again
+
+
+@contextlib.contextmanager
+def expecting(
+    upstream_url: str | None,
+    cassette_id: str,
+    turn_index: int,
+    interaction: int = 0,
+    *,
+    client: httpx.Client | None = None,
+) -> Iterator[None]:
+    """:meth:`FakeUpstream.expecting` over HTTP, for a harness in any process (xdist workers).
+
+    ``upstream_url`` is the upstream's ``/v1`` base; None (live mode) or a server without the
+    control routes (a recorder, a real upstream) makes this a no-op apart from raising the stored
+    server errors of this process. On exit, the errors the upstream's process stored are raised
+    as :class:`~conformance.http_server.ServerThreadError`.
+    """
+    base = upstream_url.rsplit("/v1", 1)[0] if upstream_url else None
+    own = client is None
+    http = client if client is not None else httpx.Client(timeout=10.0, trust_env=False)
+    token: str | None = None
+    try:
+        if base is not None and base not in _UNSUPPORTED:
+            body = {"cassette": cassette_id, "turn": turn_index, "interaction": interaction}
+            try:
+                resp = http.post(f"{base}{_CONTROL}expect", json=body)
+                if resp.status_code == 200:
+                    token = str(resp.json()["token"])
+                elif resp.status_code in (404, 405, 501) and "unknown_turn" not in resp.text:
+                    _UNSUPPORTED.add(base)
+            except (httpx.HTTPError, ValueError, KeyError, TypeError):
+                token = None
+        yield
+    finally:
+        remote: list[StoredError] = []
+        if token is not None:
+            try:
+                answer = http.post(f"{base}{_CONTROL}done", json={"token": token}).json()
+                remote = [StoredError(**e) for e in answer.get("errors", [])]
+            except (httpx.HTTPError, ValueError, TypeError, AttributeError):
+                remote = []
+        if own:
+            http.close()
+    raise_server_errors(remote + pending_errors())

@@ -89,3 +89,15 @@ def stall(conn: socket.socket, seconds: float = 30.0) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         time.sleep(0.05)
+
+
+# pytester's in-process runs restore sys.modules afterwards, so every module first imported inside a
+# run is imported (and, being part of a pytest11 plugin's distribution, assertion-rewritten) again
+# in the next run. Import once here what a run would: the plugin's lazily loaded machinery and, when
+# installed, hypothesis (its plugin imports the package in every terminal summary).
+import contextlib as _contextlib  # noqa: E402
+import importlib as _importlib  # noqa: E402
+
+for _name in ("conformance._pytest_items", "conformance.reference", "conformance.cli", "conformance.snapshots", "hypothesis"):
+    with _contextlib.suppress(ImportError):
+        _importlib.import_module(_name)

@@ -22,9 +22,12 @@ from conformance.checks._registry import (
     Context,
     Issue,
     Outcome,
+    Skip,
     check,
     curl_command,
     run_checks,
+    selected_checks,
+    status_matches,
 )
 
 __all__ = [
@@ -34,6 +37,7 @@ __all__ = [
     "Context",
     "Issue",
     "Outcome",
+    "Skip",
     "check",
     "curl_command",
     "dialect",
@@ -46,6 +50,8 @@ __all__ = [
     "oracle",
     "run_checks",
     "schema",
+    "selected_checks",
+    "status_matches",
     "translation",
     "transport",
 ]

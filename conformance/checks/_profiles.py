@@ -25,9 +25,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from conformance._model import Severity
+    from conformance.exchange import FindingImpact, Severity
 
-__all__ = ["DEFAULT_PROFILE", "LENIENT", "default_severity", "finding_severity"]
+__all__ = ["DEFAULT_PROFILE", "LENIENT", "default_severity", "finding_impact", "finding_severity"]
 
 DEFAULT_PROFILE = "openai"
 _LEVELS = {"error": "error", "warning": "warning", "note": "info"}
@@ -38,8 +38,8 @@ def default_severity(check_id: str, base: Severity | None) -> Severity | None:
     wrote for it; ``base`` when the lab has none (or the check is not part of the profile)."""
     if base is None:
         return None
-    from conformance._model import Severity
-    from conformance.clients._impact import impact_for
+    from conformance.exchange import Severity
+    from conformance.impact import impact_for
 
     impact = impact_for(check_id)
     return base if impact is None else Severity(_LEVELS[impact.level])
@@ -51,14 +51,26 @@ def finding_severity(check_id: str, profile: str, severity: Severity, pointer: s
     ``created_at``)."""
     if profile != DEFAULT_PROFILE:
         return severity
-    from conformance._model import Severity
-    from conformance.clients._impact import finding_key, impact_for
+    from conformance.exchange import Severity
+    from conformance.impact import finding_key, impact_for
 
     key = finding_key(pointer, message)
     if not key:
         return severity
     impact = impact_for(check_id, key)
     return severity if impact is None else Severity(_LEVELS[impact.level])
+
+def finding_impact(check_id: str, pointer: str | None, message: str, rule: str) -> FindingImpact | None:
+    """A finding's impact as the lab measured it (``impact.json``); None for checks it does not
+    cover. A run with ``--clients`` replaces it with what the replay measured."""
+    from conformance.exchange import FindingImpact
+    from conformance.impact import impact_of_finding
+
+    impact = impact_of_finding(check_id, pointer, message, rule=rule)
+    if impact is None:
+        return None
+    return FindingImpact(impact.level, tuple(impact.clients), impact.summary, "table")
+
 
 # check id -> (severity under lenient or None, which real client breaks and how)
 LENIENT: dict[str, tuple[str | None, str]] = {

@@ -14,14 +14,15 @@ import inspect
 import json
 import shlex
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
-from conformance._model import Exchange, Finding, Severity
 from conformance.cassette import Cassette, Interaction, Turn
-from conformance.checks._profiles import LENIENT, default_severity, finding_severity
-from conformance.oracle import Expected, expect, response_of
+from conformance.checks._profiles import LENIENT, default_severity, finding_impact, finding_severity
+from conformance.exchange import PROFILES, Exchange, Finding, Outcome, Severity
+from conformance.expected import Expected, expect
+from conformance.final_response import response_of
 from conformance.stream import Analysis, analyze
 
 __all__ = [
@@ -35,9 +36,10 @@ __all__ = [
     "check",
     "curl_command",
     "run_checks",
+    "selected_checks",
+    "status_matches",
 ]
 
-PROFILES = ("openai", "open-responses", "lenient", "strict")
 MAX_FINDINGS_PER_CHECK = 8
 
 
@@ -52,14 +54,6 @@ class Issue:
 
 class Skip(Exception):
     """Raised by a check that finds nothing it can judge in this exchange; the reason is shown."""
-
-
-@dataclass
-class Outcome:
-    """One check on one exchange: its findings, or why it was skipped."""
-
-    findings: list[Finding] = field(default_factory=list)
-    skipped: str | None = None
 
 
 @dataclass(frozen=True)
@@ -266,7 +260,7 @@ def curl_command(exchange: Exchange) -> str:
     return f"{cmd} -d {shlex.quote(body)}"
 
 
-def _selected(select: Iterable[str] | None, exclude: Iterable[str] | None) -> list[CheckSpec]:
+def selected_checks(select: Iterable[str] | None, exclude: Iterable[str] | None) -> list[CheckSpec]:
     def matches(spec: CheckSpec, patterns: Iterable[str]) -> bool:
         return any(spec.id == p or spec.group == p or (p.endswith("*") and spec.id.startswith(p[:-1])) for p in patterns)
 
@@ -278,6 +272,9 @@ def _selected(select: Iterable[str] | None, exclude: Iterable[str] | None) -> li
         exc = list(exclude)
         specs = [s for s in specs if not matches(s, exc)]
     return specs
+
+
+_selected = selected_checks  # the old private name, for callers not yet moved
 
 
 @contextlib.contextmanager
@@ -359,6 +356,7 @@ def _run_checks(
                         expected=issue.expected,
                         actual=issue.actual,
                         repro=repro,
+                        impact=finding_impact(spec.id, issue.pointer, issue.message, spec.summary),  # clients
                     )
                 )
         except Skip as skip:

@@ -1,6 +1,6 @@
 """Oracle checks: did the proxy keep what the upstream said?
 
-Each compares the proxy's answer with :class:`conformance.oracle.Expected`, derived from the
+Each compares the proxy's answer with :class:`conformance.expected.Expected`, derived from the
 upstream chunks the fake upstream replayed for this exchange. On a stream the proxy's answer is
 the items as a client rebuilds them (each item's ``output_item.done``, or its ``added`` plus
 deltas when it was never closed) and the terminal response's status and usage; that the
@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from conformance.checks._registry import Context, Issue, Skip, check
-from conformance.oracle import Expected, json_equal
+from conformance.expected import Expected, json_equal
 from conformance.stream import Item
 
 __all__ = ["Produced", "produced"]

@@ -18,7 +18,7 @@ from itertools import zip_longest
 from typing import Any
 
 from conformance.checks._registry import Context, Issue, Skip, check
-from conformance.oracle import expect, json_equal
+from conformance.expected import expect, json_equal
 
 _TEXT_PARTS = {"input_text": "text", "output_text": "text", "text": "text", "refusal": "refusal"}
 _MEDIA = ("input_image", "input_file")

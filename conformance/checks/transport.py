@@ -104,10 +104,10 @@ def content_type(ctx: Context) -> Iterator[Issue]:
 def upstream_matched(ctx: Context) -> Iterator[Issue]:
     """The proxy's Chat Completions request reaches the fake upstream and matches the cassette.
 
-    The fake upstream identifies a cassette turn by the text of the last chat message, which a
-    faithful translation preserves. No match means the proxy never called upstream, called the
-    wrong path, or changed the conversation on the way; the upstream's diagnosis names the
-    closest cassettes and what differed.
+    The fake upstream answers any chat request that fits the turn in flight, even one whose
+    conversation the proxy changed (the translation checks then name the change). No match means
+    the proxy never called upstream, called the wrong path, or sent a conversation with nothing
+    of the client's; the upstream's diagnosis names the closest cassettes and what differed.
     """
     ex = ctx.exchange
     if ex.upstream_expected <= 0 or ex.upstream_requests:

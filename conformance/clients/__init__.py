@@ -12,19 +12,24 @@ import dataclasses
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
+from conformance import impact
 from conformance.clients._carried import carried, outcome_from_oracle
-from conformance.clients._impact import Impact, impact_for, impact_of_finding, load_table
 from conformance.clients._model import ClientVerdict, Outcome, ToolCall
+from conformance.clients._node import NODE_ENVS, node_missing
+from conformance.clients._node import install as install_node_clients
 from conformance.clients._python import TOOL
 from conformance.clients._registry import CLIENTS, ClientSelectionError, select_clients
 from conformance.clients._replay import Capture, ReplayServer
 from conformance.clients._spec import ClientSpec, run_client
+from conformance.impact import TABLE_PATH, Impact, load_table
 
 if TYPE_CHECKING:
-    from conformance._model import Exchange
+    from conformance.exchange import Exchange
 
 __all__ = [
     "CLIENTS",
+    "NODE_ENVS",
+    "TABLE_PATH",
     "Capture",
     "ClientSelectionError",
     "ClientSpec",
@@ -36,7 +41,9 @@ __all__ = [
     "capture_of",
     "impact_for",
     "impact_of_finding",
+    "install_node_clients",
     "load_table",
+    "node_missing",
     "outcome_from_oracle",
     "replay_capture",
     "replay_exchange",
@@ -124,3 +131,21 @@ def replay_exchange(
         want.status = "failed"  # an error answer: raising is the client's right reaction
     tools = tools_for(want, exchange.request.get("tools") or [] if isinstance(exchange.request, dict) else [])
     return replay_capture(capture, chosen, stream=stream, expected=want, tools=tools, timeout=timeout)
+
+
+def _rule(check_id: str) -> str:
+    """The spec rule a check enforces: the first sentence of its doc."""
+    from conformance.checks import REGISTRY
+
+    spec = REGISTRY.get(check_id)
+    return spec.summary if spec is not None else check_id
+
+
+def impact_for(check_id: str, key: str | None = None, *, table: dict[str, Any] | None = None) -> Impact | None:
+    """:func:`conformance.impact.impact_for`, a note's summary naming the check's rule."""
+    return impact.impact_for(check_id, key, table=table, rule=_rule(check_id))
+
+
+def impact_of_finding(check_id: str, pointer: str | None = None, message: str = "") -> Impact | None:
+    """:func:`conformance.impact.impact_of_finding`, a note's summary naming the check's rule."""
+    return impact.impact_of_finding(check_id, pointer, message, rule=_rule(check_id))

@@ -16,7 +16,7 @@ from conformance.clients._model import Outcome, ToolCall
 from conformance.sse import parse_sse
 
 if TYPE_CHECKING:
-    from conformance.oracle import Expected
+    from conformance.expected import Expected
 
 __all__ = ["carried", "carried_events", "outcome_from_oracle", "outcome_of_response"]
 

@@ -16,12 +16,14 @@ from typing import Any
 from rich.console import Console
 from rich.text import Text
 
-from conformance._model import Severity
 from conformance.capture import CaptureError, cassette_from_capture, check_capture, load_capture
 from conformance.cassette import CassetteError, cassette_files, load_cassette, request_match_key
-from conformance.checks import PROFILES
+from conformance.exchange import PROFILES, Severity
+from conformance.options import OutputSettings
+from conformance.pipeline import build_report, write_report
 from conformance.recorder import Redactor, SecretError, write_json_safely
-from conformance.report import render_report
+from conformance.report.sink import Output
+from conformance.run_report import Target
 
 __all__ = ["LintProblem", "lint", "register"]
 
@@ -83,7 +85,11 @@ def _check(args: argparse.Namespace, console: Console) -> int:
     result = check_capture(capture, profile=args.profile, select=_split(args.checks), exclude=_split(args.exclude_checks))
     what = {"capture": "capture", "exchange": "saved exchange", "sse": "saved stream"}[capture.kind]
     legs = " (both legs)" if capture.upstream else ""
-    render_report(console, [result], target=f"{what} {args.file}{legs}", profile=args.profile)
+    threshold = Severity(args.fail_on)
+    report = build_report(
+        [result], target=Target(f"{what} {args.file}{legs}"), profile=args.profile, fail_on=threshold, runner="check"
+    )
+    write_report(report, Output(console, OutputSettings(fail_on=threshold)))
     skipped: dict[str, list[str]] = {}
     for cid, outcome in sorted(result.outcomes.items()):
         if outcome.skipped:
@@ -95,7 +101,6 @@ def _check(args: argparse.Namespace, console: Console) -> int:
             Path(args.json).write_text(json.dumps(result.to_json(), indent=2, ensure_ascii=False) + "\n", "utf-8")
         except OSError as exc:
             return _error(console, f"cannot write {args.json}: {exc.strerror or exc}")
-    threshold = Severity(args.fail_on)
     return 1 if result.failing(threshold) else 0
 
 

@@ -43,7 +43,7 @@ def _error(console: Console, text: str) -> int:
 
 
 def _install(args: argparse.Namespace, console: Console) -> int:
-    from conformance.clients._node import NODE_ENVS, install, node_missing
+    from conformance.clients import NODE_ENVS, install_node_clients, node_missing
 
     unknown = [e for e in args.envs if e not in NODE_ENVS]
     if unknown:
@@ -52,7 +52,7 @@ def _install(args: argparse.Namespace, console: Console) -> int:
     if why:
         return _error(console, why)
     failed = 0
-    for name, ok, line in install(args.envs or None):
+    for name, ok, line in install_node_clients(args.envs or None):
         failed += not ok
         console.print(f"{'ok ' if ok else 'FAILED '}{name}: {line}", highlight=False, soft_wrap=True)
     return 1 if failed else 0
@@ -72,9 +72,8 @@ def _list(args: argparse.Namespace, console: Console) -> int:
 
 
 def _lab(args: argparse.Namespace, console: Console) -> int:
-    from conformance.clients import ClientSelectionError, select_clients
-    from conformance.clients._impact import TABLE_PATH
-    from conformance.clients._lab import lab_table, merge_tables, run_lab, write_table
+    from conformance.clients import TABLE_PATH, ClientSelectionError, select_clients
+    from conformance.clients.lab import lab_table, merge_tables, run_lab, write_table
 
     try:
         chosen = select_clients(args.clients)

@@ -362,6 +362,10 @@ def _edit_last_message(chat: dict[str, Any]) -> None:
         last["content"] = "(edited)"
 
 
+def _foreign_conversation(chat: dict[str, Any]) -> None:
+    chat["messages"] = [{"role": "user", "content": "An unrelated question from another conversation."}]
+
+
 _CHAT_CHUNK = {
     "id": "chatcmpl-fault",
     "object": "chat.completion.chunk",
@@ -511,6 +515,14 @@ def _split_tool_calls(chat: dict[str, Any]) -> None:
 def _keep_last_message(chat: dict[str, Any]) -> None:
     messages = chat.get("messages") or []
     chat["messages"] = [m for m in messages[:1] if m.get("role") == "system"] + messages[-1:]
+
+
+def _drop_last_tool_result(chat: dict[str, Any]) -> None:
+    """Leave out the most recent ``tool`` message: the result the model was about to read."""
+    messages = chat.get("messages") or []
+    last = max((i for i, m in enumerate(messages) if isinstance(m, dict) and m.get("role") == "tool"), default=None)
+    if last is not None:
+        chat["messages"] = messages[:last] + messages[last + 1 :]
 
 
 def _pop(*keys: str) -> Callable[[dict[str, Any]], None]:
@@ -685,8 +697,13 @@ _fault("T4-cumulative-arguments", {"integrity.arguments_concat"},
 _fault("R1-empty-completed-output", {"integrity.terminal_output"},
        "The terminal response has output [] although items were streamed.",
        events=_on_terminal(lambda t: t["response"].update(output=[])))
-_fault("Q2-wrong-last-message", {"upstream.matched", "http.status_ok"},
+# The fake upstream answers the turn in flight even when the proxy changed its last message, so
+# the translation check names the change (it used to be an unmatched request, a 5xx).
+_fault("Q2-wrong-last-message", {"translation.messages"},
        "Appends ' (edited)' to the last chat message sent upstream.", request=_edit_last_message)
+# A request that fits no turn in flight still gets the fake upstream's 5xx naming the closest cassettes.
+_fault("Q2-foreign-conversation", {"upstream.matched", "http.status_ok"},
+       "Sends upstream a conversation that has nothing of the client's.", request=_foreign_conversation)
 
 # The oracle: what the proxy answers must be what upstream said.
 _fault("X2-upstream-text-lost", {"oracle.text"},
@@ -746,6 +763,9 @@ _fault("Q2-tool-history-split", {"translation.tool_history"},
        request=_split_tool_calls)
 _fault("Q2-history-dropped", {"translation.messages"},
        "Sends only the system message and the last message upstream.", request=_keep_last_message)
+_fault("Q2-tool-result-dropped", {"translation.tool_history"},
+       "Leaves the most recent tool result out of the history it sends upstream.",
+       request=_drop_last_tool_result)
 _fault("Q3-400-on-string-input", {"request.valid_input_accepted", "http.status_ok", "upstream.matched"},
        "Refuses `input` given as a string.",
        responses_request=_refuse(lambda b: "input" if isinstance(b.get("input"), str) else None))

@@ -11,19 +11,18 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
-import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 
-from ..sse import SSEParser
+from ..http_server import BodyError, HarnessHandler, HarnessServer
 from ._faults import DONE, FAULTS, HOOKS, Frame, Hooks, Raw
 from ._machine import Machine, is_terminal, new_id, response_base
+from ._sse import SSEReader
 from ._translate import RequestError, to_chat
 
 __all__ = ["ReferenceBridge"]
@@ -78,7 +77,7 @@ class ReferenceBridge:
         self.stopping.clear()
         if self.client.is_closed:
             self.client = self._client()
-        server = _Server((self._host, self._port), _Handler)
+        server = _Server((self._host, self._port), _Handler, role="reference bridge")
         server.bridge = self
         self._server = server
         self._thread = threading.Thread(
@@ -114,9 +113,7 @@ class ReferenceBridge:
         self.stop()
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
+class _Server(HarnessServer):
     bridge: ReferenceBridge
 
 
@@ -178,26 +175,24 @@ def _pump(
     machine: Machine, response: httpx.Response, edits: Sequence[ChunkEdit] = ()
 ) -> Iterator[list[dict[str, Any]]]:
     """Feed upstream SSE into the machine; yields event batches, ending with the terminal one."""
-    parser = SSEParser()
-    seen_issues = 0
+    reader = SSEReader()
     try:
         if response.headers.get("content-type", "").startswith("application/json"):
             yield from _whole_completion(machine, response.read(), edits)
             return
         for raw in response.iter_bytes():
-            events = parser.feed(raw)
-            for issue in parser.issues[seen_issues:]:
-                if issue.message.startswith("unknown SSE field `error`"):
-                    line = issue.message.split("): ", 1)[-1]
-                    yield machine.fail(f"upstream error (in an SSE `error:` field): {line}")
+            for event in reader.feed(raw):
+                if event.error is not None:
+                    yield machine.fail(f"upstream error (in an SSE `error:` field): {event.error!r}")
                     return
-            seen_issues = len(parser.issues)
-            for event in events:
                 done = event.data.strip() == "[DONE]"
                 yield machine.end() if done else machine.feed(_edited(event.data, edits))
                 if machine.terminal is not None:
                     return
-        for event in parser.close():
+        for event in reader.close():
+            if event.error is not None:
+                yield machine.fail(f"upstream error (in an SSE `error:` field): {event.error!r}")
+                return
             done = event.data.strip() == "[DONE]"
             yield machine.end() if done else machine.feed(_edited(event.data, edits))
     except httpx.HTTPError as exc:
@@ -357,17 +352,13 @@ class _Wire:
             self.handler.connection.shutdown(socket.SHUT_RDWR)
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _Handler(HarnessHandler):
     server: _Server
     answered = False  # set once a status line is sent, so a late bug cannot send a second one
 
     def send_response(self, code: int, message: str | None = None) -> None:
         self.answered = True
         super().send_response(code, message)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Quiet: the harness records exchanges itself."""
 
     def do_GET(self) -> None:
         path = urlsplit(self.path).path.rstrip("/")
@@ -384,7 +375,12 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         self.answered = False  # one handler serves every request on a kept-alive connection
         path = urlsplit(self.path).path.rstrip("/")
-        body = self._read_body()
+        try:
+            body = self.read_body()
+        except BodyError as exc:
+            self.close_connection = True
+            self._json(exc.status, _envelope(exc.message, "invalid_request_error"))
+            return
         if path not in ("/v1/responses", "/responses"):
             self._json(
                 404,
@@ -401,7 +397,10 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             self._respond(request)
         except Exception as exc:  # a bug in the bridge must still end the exchange cleanly
-            print(f"reference bridge: {type(exc).__name__}: {exc}", file=sys.stderr)
+            # ... and is a harness bug, raised in the run (not a finding against the proxy);
+            # a socket error is the client hanging up, which is not
+            if not isinstance(exc, OSError):
+                self.server.store_error(exc)
             if not self.answered:
                 self._json(500, _envelope(f"reference bridge bug: {exc}", "server_error"))
             self.close_connection = True
@@ -498,18 +497,6 @@ class _Handler(BaseHTTPRequestHandler):
                 if hook.body:
                     hook.body(body)
             self._json(200, body)
-
-    def _read_body(self) -> bytes:
-        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            body = b""
-            while True:
-                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
-                chunk = self.rfile.read(size + 2)[:size]
-                if size == 0:
-                    return body
-                body += chunk
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length > 0 else b""
 
     def _json(self, status: int, body: dict[str, Any]) -> None:
         payload: Any = body

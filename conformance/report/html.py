@@ -20,11 +20,13 @@ from typing import Any
 
 from rich.console import Console
 
-from conformance._model import Chunk, Finding
+from conformance.exchange import Chunk, Finding
 from conformance.report.data import results_from_report
+from conformance.report.sink import Output
 from conformance.report.terminal import format_finding, render_report
+from conformance.run_report import RunReport
 
-__all__ = ["render_html", "write_html"]
+__all__ = ["render_html", "write", "write_html"]
 
 MAX_STREAM_CHARS = 200_000
 
@@ -176,3 +178,9 @@ def write_html(path: str | Path, report: Mapping[str, Any]) -> Path:
     p.parent.mkdir(parents=True, exist_ok=True)
     p.write_text(render_html(report), "utf-8")
     return p
+
+
+def write(report: RunReport, out: Output) -> list[Path]:
+    """Sink: the HTML page to ``--report-html``, when given."""
+    path = out.options.report_html
+    return [write_html(path, report.to_json())] if path else []

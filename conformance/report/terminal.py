@@ -8,16 +8,19 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from conformance._model import Finding, Severity
 from conformance.checks import REGISTRY
+from conformance.exchange import Finding, Severity
+from conformance.report.sink import Output
+from conformance.run_report import RunReport
 
-__all__ = ["format_finding", "render_report"]
+__all__ = ["format_finding", "render_report", "write"]
 
 _STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
 
@@ -110,3 +113,30 @@ def render_report(
     )
     style = "bold red" if totals[Severity.ERROR] or load_errors else "bold green"
     console.print(Text(summary, style=style))
+
+
+def write(report: RunReport, out: Output) -> list[Path]:
+    """Sink: the report on the console, then the expectations verdict and the snapshot states."""
+    console = out.console
+    if report.results or report.load_errors:
+        render_report(
+            console, report.results, target=report.target.name, profile=report.profile, load_errors=report.load_errors
+        )
+    if report.expectations_written:
+        console.print(
+            f"expectations written: {report.expectations_written} ({report.known_failures} known failures)",
+            highlight=False,
+            soft_wrap=True,
+        )
+    if report.judgement is not None:
+        lines = report.judgement.lines()
+        console.print(Text(lines[0], style="bold red" if report.judgement.failed else "bold green"), soft_wrap=True)
+        for line in lines[1:]:
+            console.print(Text(line, style="red" if "new failure" in line else "yellow"), soft_wrap=True)
+    if report.snapshots:
+        counts: dict[str, int] = {}
+        for state in report.snapshots.values():
+            counts[state] = counts.get(state, 0) + 1
+        text = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
+        console.print(Text(f"conformance snapshots in {report.snapshot_dir}: {text}", style="bold"), soft_wrap=True)
+    return []

@@ -11,9 +11,11 @@ import pytest
 from conformance.cassette import Cassette, load_cassettes
 from conformance.checks import PROFILES, REGISTRY
 from conformance.driver import Limits
-from conformance.harness import CassetteResult, Harness, Settings
+from conformance.harness import Harness
+from conformance.options import Settings
 from conformance.reference import FAULTS
 from conformance.report import format_finding
+from conformance.run_report import CassetteResult
 from conformance.upstream import FakeUpstream
 
 CASSETTES, _ = load_cassettes()
@@ -42,6 +44,7 @@ FAULT_CASSETTE = {
     "Q1-instructions-dropped": "instructions-developer-system-merge",
     "Q2-tool-history-split": "openai-parallel-tools-outputs-reordered",
     "Q2-history-dropped": "ide-history-shapes",
+    "Q2-tool-result-dropped": "openai-tool-loop-full-history",
     "Q3-400-on-string-input": "input-plain-string",
     "Q4-400-on-metadata": "optional-params-everything",
     "Q4-tool-choice-dropped": "tool-choice-named-no-parallel",

@@ -13,7 +13,9 @@ import pytest
 
 from conformance.cassette import load_cassettes
 from conformance.driver import Limits
-from conformance.harness import CassetteResult, Harness, Settings
+from conformance.harness import Harness
+from conformance.options import Settings
+from conformance.run_report import CassetteResult
 from conformance.upstream import FakeUpstream
 
 CASSETTES, _ = load_cassettes()

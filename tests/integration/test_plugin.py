@@ -23,13 +23,13 @@ N_RUN = N_CHECKS - N_SKIPPED
 
 
 def test_reference_bridge_passes_every_check(pytester: pytest.Pytester) -> None:
-    result = pytester.runpytest("--conformance", "--cassettes", TOOL, "-p", "no:cacheprovider")
+    result = pytester.runpytest("--conformance", "--conformance-cassettes", TOOL, "-p", "no:cacheprovider")
     result.assert_outcomes(passed=N_RUN, skipped=N_SKIPPED)
-    result.stdout.fnmatch_lines(["*Responses conformance*embedded reference bridge*", "*openai-tool-call*ok*", "*1 cassettes, * checks run: 0 errors*"])
+    result.stdout.fnmatch_lines(["*Responses conformance*reference bridge*", "*openai-tool-call*ok*", "*1 cassettes, * checks run: 0 errors*"])
 
 
 def test_fault_fails_exactly_one_test_with_a_readable_finding(pytester: pytest.Pytester) -> None:
-    result = pytester.runpytest("--reference-fault", "S1-drop-terminal", "--cassettes", TOOL, "-p", "no:cacheprovider")
+    result = pytester.runpytest("--conformance-reference-fault", "S1-drop-terminal", "--conformance-cassettes", TOOL, "-p", "no:cacheprovider")
     outcomes = result.parseoutcomes()
     assert outcomes["failed"] == 1  # checks that need the terminal event skip, they do not fail
     assert outcomes["passed"] + outcomes.get("skipped", 0) == N_CHECKS - 1
@@ -44,22 +44,23 @@ def test_fault_fails_exactly_one_test_with_a_readable_finding(pytester: pytest.P
 
 
 def test_select_with_k_and_checks_option(pytester: pytest.Pytester) -> None:
-    result = pytester.runpytest("--conformance", "--cassettes", TOOL, "-k", "lifecycle", "-p", "no:cacheprovider")
+    result = pytester.runpytest("--conformance", "--conformance-cassettes", TOOL, "-k", "lifecycle", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=sum(1 for c in REGISTRY if c.startswith("lifecycle.")))
-    result = pytester.runpytest("--conformance", "--cassettes", TOOL, "--checks", "seq,ids.call_id", "-p", "no:cacheprovider")
+    result = pytester.runpytest("--conformance", "--conformance-cassettes", TOOL, "--conformance-checks", "seq,ids.call_id", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=3)
 
 
 def test_junit_names_carry_check_ids(pytester: pytest.Pytester) -> None:
     junit = pytester.path / "junit.xml"
-    pytester.runpytest("--conformance", "--cassettes", TOOL, f"--junitxml={junit}", "-p", "no:cacheprovider")
+    pytester.runpytest("--conformance", "--conformance-cassettes", TOOL, f"--junitxml={junit}", "-p", "no:cacheprovider")
     names = {case.get("name") for case in ET.parse(junit).getroot().iter("testcase")}
     assert "lifecycle.terminal_present" in names
     assert len(names) == N_CHECKS
 
 
+@pytest.mark.slow
 def test_xdist_workers_share_one_upstream(pytester: pytest.Pytester) -> None:
-    result = pytester.runpytest_subprocess("--conformance", "--cassettes", TOOL, "--cassettes", TEXT, "-n", "2", "-p", "no:cacheprovider")
+    result = pytester.runpytest_subprocess("--conformance", "--conformance-cassettes", TOOL, "--conformance-cassettes", TEXT, "-n", "2", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=2 * N_RUN, skipped=2 * N_SKIPPED)
     result.stdout.fnmatch_lines(["*2 cassettes, * checks run: 0 errors*"])
 
@@ -69,18 +70,19 @@ def test_bad_cassette_is_one_clear_failure_and_the_rest_runs(pytester: pytest.Py
     bad.mkdir()
     (bad / "broken.json").write_text('{"format": 1, "id": ', "utf-8")
     (bad / "tool.json").write_text(Path(TOOL).read_text("utf-8"), "utf-8")
-    result = pytester.runpytest("--conformance", "--cassettes", str(bad), "-p", "no:cacheprovider")
+    result = pytester.runpytest("--conformance", "--conformance-cassettes", str(bad), "-p", "no:cacheprovider")
     result.assert_outcomes(passed=N_RUN, failed=1, skipped=N_SKIPPED)
     result.stdout.fnmatch_lines(["*cassette error: *broken.json: invalid JSON at line 1 column 21*"])
     assert "Traceback" not in result.stdout.str()
 
 
+@pytest.mark.slow
 def test_unreachable_proxy_is_one_line_not_a_traceback(pytester: pytest.Pytester) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    result = pytester.runpytest_subprocess("--proxy-url", f"http://127.0.0.1:{port}/v1", "-p", "no:cacheprovider")
-    assert result.ret == 2
+    result = pytester.runpytest_subprocess("--conformance-proxy-url", f"http://127.0.0.1:{port}/v1", "-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
     out = result.stdout.str() + result.stderr.str()
     assert f"cannot connect to the proxy at http://127.0.0.1:{port}/v1" in out
     assert "Traceback" not in out
@@ -88,13 +90,14 @@ def test_unreachable_proxy_is_one_line_not_a_traceback(pytester: pytest.Pytester
 
 def test_proxy_cmd_launches_and_stops_the_proxy(pytester: pytest.Pytester) -> None:
     cmd = f"{sys.executable} -m conformance.reference --upstream-url {{upstream_url}} --port {{port}}"
-    result = pytester.runpytest("--proxy-cmd", cmd, "--cassettes", TEXT, "-p", "no:cacheprovider")
+    result = pytester.runpytest("--conformance-proxy-cmd", cmd, "--conformance-cassettes", TEXT, "-p", "no:cacheprovider")
     result.assert_outcomes(passed=N_RUN, skipped=N_SKIPPED)
 
 
+@pytest.mark.slow
 def test_proxy_cmd_that_dies_is_reported(pytester: pytest.Pytester) -> None:
-    result = pytester.runpytest_subprocess("--proxy-cmd", f"{sys.executable} -c 'import sys; sys.exit(3)'", "--cassettes", TEXT, "-p", "no:cacheprovider")
-    assert result.ret == 2
+    result = pytester.runpytest_subprocess("--conformance-proxy-cmd", f"{sys.executable} -c 'import sys; sys.exit(3)'", "--conformance-cassettes", TEXT, "-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stdout.fnmatch_lines(["*the proxy command exited with code 3*"])
 
 

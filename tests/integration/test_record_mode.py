@@ -1,4 +1,4 @@
-"""pytest --record-mode: the proxy's upstream leg goes through the recorder to a real upstream."""
+"""pytest --conformance-record-mode: the proxy's upstream leg goes through the recorder to a real upstream."""
 
 from __future__ import annotations
 
@@ -19,9 +19,9 @@ def test_record_mode_all_writes_a_cassette_and_judges_the_real_answer(pytester: 
     out = tmp_path / "recorded"
     with ChatUpstream() as upstream:
         result = pytester.runpytest(
-            "--conformance", "--cassettes", TEXT, "--stream-only",
-            "--record-mode", "all", "--upstream-url", upstream.url, "--record-dir", str(out),
-            "--checks", "oracle,lifecycle,upstream", "-p", "no:cacheprovider",
+            "--conformance", "--conformance-cassettes", TEXT, "--conformance-stream-only",
+            "--conformance-record-mode", "all", "--conformance-upstream-url", upstream.url, "--conformance-record-dir", str(out),
+            "--conformance-checks", "oracle,lifecycle,upstream", "-p", "no:cacheprovider",
         )
         assert upstream.seen, "the real upstream was called"
     outcomes = result.parseoutcomes()
@@ -32,7 +32,8 @@ def test_record_mode_all_writes_a_cassette_and_judges_the_real_answer(pytester: 
     assert b"Hello" in body and b"there," in body
 
 
+@pytest.mark.slow
 def test_record_mode_needs_an_upstream(pytester: pytest.Pytester) -> None:
-    result = pytester.runpytest_subprocess("--conformance", "--cassettes", TEXT, "--record-mode", "once", "-p", "no:cacheprovider")
-    assert result.ret == 2
+    result = pytester.runpytest_subprocess("--conformance", "--conformance-cassettes", TEXT, "--conformance-record-mode", "once", "-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR  # a user error: pytest's usage exit
     result.stdout.fnmatch_lines(["*--record-mode needs --upstream-url*"])

@@ -15,11 +15,12 @@ from typing import Any
 
 from chat_upstream import ChatUpstream, chat_chunks
 
-from conformance._model import Exchange
 from conformance.capture import cassette_from_capture, check_capture, load_capture
 from conformance.cassette import load_cassette, load_cassettes
 from conformance.driver import Limits, drive
-from conformance.harness import Harness, Settings
+from conformance.exchange import Exchange
+from conformance.harness import Harness
+from conformance.options import Settings
 from conformance.recorder import Recorder
 from conformance.reference import ReferenceBridge
 from conformance.sse import parse_sse

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conformance._model import Chunk, Exchange, TransportError
+from conformance.exchange import Chunk, Exchange, TransportError
 from conformance.resources import cassettes_dir
 from conformance.snapshots import normalise_exchanges
 
@@ -88,9 +88,10 @@ def _project(pytester: pytest.Pytester) -> list[str]:
     (pytester.path / "cassettes").mkdir()
     for path in (TOOL, TEXT):
         shutil.copy(path, pytester.path / "cassettes" / path.name)
-    return ["--cassettes", "cassettes", "--checks", "lifecycle.terminal_present", "-p", "no:cacheprovider", "--conformance-snapshots"]
+    return ["--conformance-cassettes", "cassettes", "--conformance-checks", "lifecycle.terminal_present", "-p", "no:cacheprovider", "--conformance-snapshots"]
 
 
+@pytest.mark.slow
 def test_snapshot_lifecycle_missing_written_matched_changed(pytester: pytest.Pytester) -> None:
     args = _project(pytester)
     snap_dir = pytester.path / "__snapshots__" / "responses-conformance"
@@ -111,19 +112,20 @@ def test_snapshot_lifecycle_missing_written_matched_changed(pytester: pytest.Pyt
     again.assert_outcomes(passed=4)
     again.stdout.fnmatch_lines(["*2 matched*"])
 
-    faulty = pytester.runpytest("--reference-fault", "S1-drop-terminal", *args)
+    faulty = pytester.runpytest("--conformance-reference-fault", "S1-drop-terminal", *args)
     assert faulty.ret == 1
     out = faulty.stdout.str()
     assert "FAILED conformance/openai-tool-call::snapshot" in out
     assert f"the normalised exchange of cassette openai-tool-call differs from {snap_dir / 'openai-tool-call.json'}" in out
     assert '-         "event: response.completed data: {' in out, "the diff names the event that went missing"
 
-    accept = pytester.runpytest("--reference-fault", "S1-drop-terminal", *args, "--snapshot-update")
+    accept = pytester.runpytest("--conformance-reference-fault", "S1-drop-terminal", *args, "--snapshot-update")
     accept.stdout.fnmatch_lines(["*2 updated*"])
     stored = json.loads((snap_dir / "openai-tool-call.json").read_text("utf-8"))
     assert not any("response.completed" in e for e in stored["turns"][0]["events"])
 
 
+@pytest.mark.slow
 def test_snapshots_under_xdist_and_a_custom_dir(pytester: pytest.Pytester) -> None:
     args = [*_project(pytester), "--conformance-snapshot-dir", "tests/snaps"]
     result = pytester.runpytest_subprocess("--conformance", *args, "--snapshot-update", "-n", "2")

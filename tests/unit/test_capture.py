@@ -135,6 +135,7 @@ def test_from_capture_sets_match_when_the_proxy_rewrote_the_prompt(two_leg_captu
 
 
 # -- commands --------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_check_command_prints_the_report(two_leg_capture: Path) -> None:
     proc = cli("check", str(two_leg_capture))
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -152,6 +153,7 @@ def test_check_command_on_garbage_is_one_line_and_exit_2(tmp_path: Path) -> None
     assert proc.stderr == ""
 
 
+@pytest.mark.slow
 def test_check_command_exits_1_on_findings_and_writes_json(tmp_path: Path, sse_bytes: bytes) -> None:
     path = tmp_path / "cut.sse"
     path.write_bytes(sse_bytes[: sse_bytes.index(b"event: response.completed")])
@@ -161,6 +163,7 @@ def test_check_command_exits_1_on_findings_and_writes_json(tmp_path: Path, sse_b
     assert json.loads((tmp_path / "out.json").read_text("utf-8"))["cassette_id"] == "cut"
 
 
+@pytest.mark.slow
 def test_cassette_from_capture_command_writes_a_replayable_cassette(tmp_path: Path, two_leg_capture: Path) -> None:
     proc = cli("cassette", "from-capture", str(two_leg_capture), "-o", str(tmp_path), "--id", "captured-hello", "--backend", "testbed")
     assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -30,7 +30,7 @@ from conformance.cassette import (
     load_cassettes,
     request_match_key,
 )
-from conformance.oracle import expect
+from conformance.expected import expect
 from conformance.resources import cassettes_dir
 from conformance.sse import parse_sse
 

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from conformance._model import Chunk, Exchange, TransportError
 from conformance.checks import REGISTRY, run_checks
+from conformance.exchange import Chunk, Exchange, TransportError
 from conformance.report import format_finding
 
 Events = list[dict[str, Any]]

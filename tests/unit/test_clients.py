@@ -10,7 +10,6 @@ from typing import Any
 import httpx
 import pytest
 
-from conformance._model import Chunk, Exchange, Severity
 from conformance.checks import REGISTRY, run_checks
 from conformance.cli import main
 from conformance.clients import (
@@ -24,7 +23,8 @@ from conformance.clients import (
 )
 from conformance.clients._carried import carried_events
 from conformance.clients._defects import CLEAN, DEFECTS, clean_events, encode
-from conformance.clients._lab import run_lab
+from conformance.clients.lab import run_lab
+from conformance.exchange import Chunk, Exchange, Severity
 
 EXPECTED = carried_events(clean_events())
 OPENAI = "openai-python.raw,openai-python.stream,openai-python.raw-strict,openai-python.stream-strict"

@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 
+import pytest
 from conftest import RawServer, Script, sse_head, stall
 
 from conformance.driver import Limits, drive
@@ -45,6 +46,7 @@ def test_stall_mid_stream_is_an_idle_timeout(raw_server: Callable[[Script], RawS
     assert "stalled" in ex.transport_error.message
 
 
+@pytest.mark.slow
 def test_slow_trickle_hits_the_total_timeout(raw_server: Callable[[Script], RawServer]) -> None:
     def script(conn: socket.socket) -> None:
         conn.sendall(sse_head())

@@ -115,7 +115,7 @@ def test_missing_file_is_an_error_unless_it_is_to_be_written(tmp_path: Path) -> 
 
 
 def _run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
-    return pytester.runpytest("--cassettes", TOOL, "--cassettes", TEXT, "-p", "no:cacheprovider", *args)
+    return pytester.runpytest("--conformance-cassettes", TOOL, "--conformance-cassettes", TEXT, "-p", "no:cacheprovider", *args)
 
 
 def _entries(path: Path) -> set[tuple[str, str]]:
@@ -126,7 +126,7 @@ def _entries(path: Path) -> set[tuple[str, str]]:
 def recorded(pytester: pytest.Pytester) -> Path:
     """An expectation file written by --update-expectations from a run with a fault."""
     path = pytester.path / "expectations" / "bridge.json"
-    result = _run(pytester, "--reference-fault", FAULT, "--expectations", str(path), "--update-expectations")
+    result = _run(pytester, "--conformance-reference-fault", FAULT, "--conformance-expectations", str(path), "--conformance-update-expectations")
     assert result.ret == 0, result.stdout.str()
     assert path.exists()
     return path
@@ -143,7 +143,7 @@ def test_update_writes_every_failure_and_the_run_passes(pytester: pytest.Pyteste
 
 
 def test_known_failures_are_xfail_and_do_not_fail_the_run(pytester: pytest.Pytester, recorded: Path) -> None:
-    result = _run(pytester, "--reference-fault", FAULT, "--expectations", str(recorded))
+    result = _run(pytester, "--conformance-reference-fault", FAULT, "--conformance-expectations", str(recorded))
     assert result.ret == 0
     outcomes = result.parseoutcomes()
     assert outcomes["xfailed"] == len(_entries(recorded))
@@ -159,7 +159,7 @@ def test_removing_one_line_fails_the_run_naming_cassette_and_check(pytester: pyt
         lines[victim - 1] = lines[victim - 1].rstrip()[:-1]  # it was the last entry
     recorded.write_text("\n".join(lines) + "\n", "utf-8")
 
-    result = _run(pytester, "--reference-fault", FAULT, "--expectations", str(recorded))
+    result = _run(pytester, "--conformance-reference-fault", FAULT, "--conformance-expectations", str(recorded))
     assert result.ret == 1
     result.assert_outcomes(failed=1, xfailed=len(_entries(recorded)), passed=result.parseoutcomes()["passed"], skipped=result.parseoutcomes().get("skipped", 0))
     result.stdout.fnmatch_lines(
@@ -173,7 +173,7 @@ def test_removing_one_line_fails_the_run_naming_cassette_and_check(pytester: pyt
 
 def test_fixed_is_reported_and_fails_only_when_strict(pytester: pytest.Pytester, recorded: Path) -> None:
     n = len(_entries(recorded))
-    result = _run(pytester, "--conformance", "--expectations", str(recorded))  # no fault: all pass
+    result = _run(pytester, "--conformance", "--conformance-expectations", str(recorded))  # no fault: all pass
     assert result.ret == 0
     result.stdout.fnmatch_lines(
         [
@@ -181,14 +181,14 @@ def test_fixed_is_reported_and_fails_only_when_strict(pytester: pytest.Pytester,
             "*fixed (known failure that now passes; remove it from the file (fails with --strict-expectations)): cassette openai-tool-call, check integrity.terminal_output*",
         ]
     )
-    strict = _run(pytester, "--conformance", "--expectations", str(recorded), "--strict-expectations")
+    strict = _run(pytester, "--conformance", "--conformance-expectations", str(recorded), "--conformance-strict-expectations")
     assert strict.ret == 1
     assert strict.parseoutcomes()["failed"] == n
     strict.stdout.fnmatch_lines(["*fixed: cassette openai-tool-call, check integrity.terminal_output is listed as a known failure*"])
 
 
 def test_update_removes_fixed_entries(pytester: pytest.Pytester, recorded: Path) -> None:
-    result = _run(pytester, "--conformance", "--expectations", str(recorded), "--update-expectations")
+    result = _run(pytester, "--conformance", "--conformance-expectations", str(recorded), "--conformance-update-expectations")
     assert result.ret == 0
     assert _entries(recorded) == set()
 
@@ -197,26 +197,27 @@ def test_stale_entry_is_reported_and_fails_when_strict(pytester: pytest.Pytester
     data = json.loads(recorded.read_text("utf-8"))
     data["known_failures"].append({"cassette": "no-such-cassette", "check": "lifecycle.terminal_present", "reason": ""})
     recorded.write_text(json.dumps(data), "utf-8")
-    result = _run(pytester, "--reference-fault", FAULT, "--expectations", str(recorded))
+    result = _run(pytester, "--conformance-reference-fault", FAULT, "--conformance-expectations", str(recorded))
     assert result.ret == 0
     result.stdout.fnmatch_lines(["*stale entry (no such cassette or check in this run): cassette no-such-cassette*"])
-    assert _run(pytester, "--reference-fault", FAULT, "--expectations", str(recorded), "--strict-expectations").ret == 1
+    assert _run(pytester, "--conformance-reference-fault", FAULT, "--conformance-expectations", str(recorded), "--conformance-strict-expectations").ret == 1
 
 
 def test_bad_expectation_file_is_a_usage_error(pytester: pytest.Pytester) -> None:
     bad = pytester.path / "bad.json"
     bad.write_text('{"version": 3, "known_failures": []}', "utf-8")
-    result = _run(pytester, "--conformance", "--expectations", str(bad))
+    result = _run(pytester, "--conformance", "--conformance-expectations", str(bad))
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert "version must be 1" in result.stderr.str()
-    result = _run(pytester, "--conformance", "--update-expectations")
+    result = _run(pytester, "--conformance", "--conformance-update-expectations")
     assert "--update-expectations needs --expectations FILE" in result.stderr.str()
 
 
+@pytest.mark.slow
 def test_xdist_controller_judges_and_updates(pytester: pytest.Pytester, recorded: Path) -> None:
     n = len(_entries(recorded))
     result = pytester.runpytest_subprocess(
-        "--cassettes", TOOL, "--cassettes", TEXT, "-p", "no:cacheprovider", "-n", "2", "--reference-fault", FAULT, "--expectations", str(recorded)
+        "--conformance-cassettes", TOOL, "--conformance-cassettes", TEXT, "-p", "no:cacheprovider", "-n", "2", "--conformance-reference-fault", FAULT, "--conformance-expectations", str(recorded)
     )
     assert result.ret == 0
     assert result.parseoutcomes()["xfailed"] == n
@@ -230,6 +231,7 @@ def cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "conformance.cli", *args], capture_output=True, text=True, timeout=120)
 
 
+@pytest.mark.slow
 def test_cli_run_with_expectations(tmp_path: Path) -> None:
     path = tmp_path / "e.json"
     proc = cli("run", "--cassettes", TOOL, "--reference-fault", FAULT, "--expectations", str(path), "--update-expectations")
@@ -248,6 +250,7 @@ def test_cli_run_with_expectations(tmp_path: Path) -> None:
     assert "cassette openai-tool-call, check integrity.terminal_output" in proc.stdout
 
 
+@pytest.mark.slow
 def test_cli_strict_and_bad_file(tmp_path: Path) -> None:
     path = tmp_path / "e.json"
     path.write_text(json.dumps({"version": 1, "target": "x", "known_failures": [{"cassette": "openai-tool-call", "check": "integrity.terminal_output"}]}), "utf-8")

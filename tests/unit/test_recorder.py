@@ -150,11 +150,18 @@ def test_chunks_are_relayed_as_they_arrive_not_buffered(tmp_path: Path) -> None:
     assert len(arrived) == len(sent)
     for i in range(len(sent) - 1):
         assert arrived[i] < sent[i + 1], f"chunk {i} was held back until chunk {i + 1} was sent"
+    # Measured against the upstream's own cadence, not a wall-clock floor (a loaded machine slows
+    # every side alike): the typical relay delay is a small part of the upstream's pause.
+    send_gaps = [b - a for a, b in itertools.pairwise(sent)]
     lag = sorted(a - s for a, s in zip(arrived, sent, strict=False))
-    assert lag[len(lag) // 2] < 0.05, lag  # the median relay delay, generous for a loaded CI machine
+    assert lag[len(lag) // 2] < min(send_gaps) / 2, (lag, send_gaps)
+    # Recorded timing follows the upstream's: the recorder stamps chunk i between the upstream
+    # sending it and the client receiving it, so each recorded gap lies within what was observed.
     recorded = load_cassette(rec.written[0]).turns[0].upstream[0].chunks
     gaps = [b[0] - a[0] for a, b in itertools.pairwise(recorded)]
-    assert all(200 <= g <= 400 for g in gaps), gaps  # recorded timing follows the upstream's
+    for i, g in enumerate(gaps):
+        low, high = (sent[i + 1] - arrived[i]) * 1000, (arrived[i + 1] - sent[i]) * 1000
+        assert low - 1 <= g <= high + 1, (i, g, low, high)  # 1 ms for the cassette's rounding
 
 
 def test_unreachable_upstream_is_a_502_envelope_and_an_error(tmp_path: Path) -> None:
@@ -225,6 +232,7 @@ def test_record_modes(tmp_path: Path) -> None:
 
 
 # -- the command -----------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_record_command_records_until_interrupted(tmp_path: Path) -> None:
     with ChatUpstream() as upstream:
         proc = subprocess.Popen(

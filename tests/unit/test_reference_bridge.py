@@ -306,6 +306,7 @@ def test_two_parallel_calls_and_parameterless(upstream: _Upstream) -> None:
     assert items[0]["id"] != items[1]["id"]
 
 
+@pytest.mark.slow
 def test_text_then_tool_call_through_the_openai_sdk(upstream: _Upstream) -> None:
     """The strictest real consumer (``responses.stream()``) accepts the stream."""
     upstream.body = TOOL_AND_TEXT

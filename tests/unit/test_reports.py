@@ -62,6 +62,7 @@ def test_schema_is_a_valid_draft_2020_12_schema() -> None:
     jsonschema.Draft202012Validator.check_schema(SCHEMA)
 
 
+@pytest.mark.slow
 def test_cli_reports_validate_and_carry_everything(cli_reports: Path) -> None:
     clean, fault = load_report(cli_reports / "clean.json"), load_report(cli_reports / "fault.json")
     validate(clean)
@@ -88,11 +89,12 @@ def test_cli_reports_validate_and_carry_everything(cli_reports: Path) -> None:
     assert fault["checks"]["integrity.terminal_output"]["classes"] == list(REGISTRY["integrity.terminal_output"].classes)
 
 
+@pytest.mark.slow
 def test_pytest_report_under_xdist_validates_and_matches_the_tests(pytester: pytest.Pytester) -> None:
     report_path, junit = pytester.path / "out" / "r.json", pytester.path / "junit.xml"
     result = pytester.runpytest_subprocess(
-        "--cassettes", TOOL, "--cassettes", TEXT, "-p", "no:cacheprovider", "-n", "2", "--reference-fault", FAULT,
-        "--report-json", str(report_path), f"--junitxml={junit}",
+        "--conformance-cassettes", TOOL, "--conformance-cassettes", TEXT, "-p", "no:cacheprovider", "-n", "2", "--conformance-reference-fault", FAULT,
+        "--conformance-report-json", str(report_path), f"--junitxml={junit}",
     )
     assert result.ret == 1
     report = load_report(report_path)
@@ -113,7 +115,7 @@ def test_pytest_report_under_xdist_validates_and_matches_the_tests(pytester: pyt
 
 def test_report_without_exchanges_of_deselected_checks(pytester: pytest.Pytester) -> None:
     path = pytester.path / "r.json"
-    pytester.runpytest("--conformance", "--cassettes", TOOL, "--checks", "lifecycle", "-p", "no:cacheprovider", "--report-json", str(path))
+    pytester.runpytest("--conformance", "--conformance-cassettes", TOOL, "--conformance-checks", "lifecycle", "-p", "no:cacheprovider", "--conformance-report-json", str(path))
     report = load_report(path)
     validate(report)
     ids = {chk["id"] for chk in report["cassettes"][0]["checks"]}
@@ -208,6 +210,7 @@ def test_fixture_report_is_valid() -> None:
 # ------------------------------------------------------------------ matrix
 
 
+@pytest.mark.slow
 def test_matrix_command_prints_and_writes_markdown(cli_reports: Path, tmp_path: Path) -> None:
     out = tmp_path / "matrix.md"
     proc = cli("report", "matrix", str(cli_reports / "clean.json"), str(cli_reports / "fault.json"), "-o", str(out))
@@ -222,6 +225,7 @@ def test_matrix_command_prints_and_writes_markdown(cli_reports: Path, tmp_path: 
     assert md.splitlines()[-1] == f"| **checks passed** | | **{n}/{n}** | **{n - 1}/{n}** |"
 
 
+@pytest.mark.slow
 def test_matrix_default_output_and_bad_input(cli_reports: Path, tmp_path: Path) -> None:
     proc = cli("report", "matrix", str(cli_reports / "clean.json"))
     assert proc.returncode == 0
@@ -260,7 +264,7 @@ def test_github_actions_example_uses_real_options() -> None:
     from conformance.options import OPTIONS
 
     example = (ROOT / "examples" / "github-actions.yml").read_text("utf-8")
-    known = {o.flag for o in OPTIONS} | {"--junitxml"}
+    known = {o.pytest_flag for o in OPTIONS} | {"--junitxml"}  # the example runs pytest
     used = {word.split("=")[0] for line in example.splitlines() for word in line.split() if word.startswith("--") and "pytest" not in word}
-    harness_flags = {w for w in used if w.startswith(("--proxy", "--upstream", "--api", "--expect", "--report", "--junit"))}
+    harness_flags = {w for w in used if w.startswith(("--conformance-", "--junit"))}
     assert harness_flags and harness_flags <= known

@@ -827,6 +827,7 @@ def mutations(event: Any, path: tuple[Any, ...] = ()) -> Iterator[Any]:
                 yield [*event[:index], changed, *event[index + 1 :]]
 
 
+@pytest.mark.slow
 def test_fast_path_agrees_with_jsonschema(schemas: Schemas) -> None:
     """The compiled validator rejects exactly what jsonschema rejects, and the remembered slow
     path gives what a fresh one gives, on thousands of one-change mutants of valid events."""

@@ -10,12 +10,12 @@ from typing import Any
 
 import pytest
 
-from conformance._model import Chunk, Exchange
 from conformance.cassette import parse_cassette
 from conformance.checks import PROFILES, REGISTRY, Context, run_checks
 from conformance.checks._profiles import LENIENT
 from conformance.checks._registry import status_matches
 from conformance.checks.translation import same_text
+from conformance.exchange import Chunk, Exchange
 from conformance.harness import Harness, PlaceholderError, resolve_placeholders
 from conformance.reference._translate import to_chat
 

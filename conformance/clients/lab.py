@@ -14,12 +14,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from conformance._model import Chunk, Exchange, TransportError
 from conformance.clients._carried import carried_events
 from conformance.clients._defects import CLEAN, DEFECTS, Defect, clean_events
-from conformance.clients._impact import TABLE_PATH, finding_key
 from conformance.clients._replay import Capture
 from conformance.clients._spec import ClientSpec
+from conformance.exchange import Chunk, Exchange, TransportError
+from conformance.impact import TABLE_PATH, finding_key
 
 __all__ = ["lab_table", "merge_tables", "run_lab", "stable_message", "write_table"]
 

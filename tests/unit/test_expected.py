@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from test_checks import clean_events
 
-from conformance._model import Chunk, Exchange
 from conformance.cassette import Cassette, parse_cassette
 from conformance.checks import REGISTRY, Context, run_checks
-from conformance.oracle import chat_completion_body, expect_chunks, json_equal
+from conformance.exchange import Chunk, Exchange
+from conformance.expected import chat_completion_body, expect_chunks, json_equal
 from conformance.report import format_finding
 
 Events = list[dict[str, Any]]

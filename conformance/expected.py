@@ -14,9 +14,7 @@ Where the upstream leaves a correct answer open (an unknown finish reason, a cut
 finish chunk), :attr:`Expected.outcomes` lists every outcome a correct proxy may report, so the
 checks never raise a false alarm.
 
-:func:`response_of` gives the proxy's final Response object of an exchange (the terminal event's
-``response``, or the JSON body of a ``stream: false`` answer); :func:`chat_completion_body`
-assembles the ``chat.completion`` a non-streaming upstream would have answered.
+:func:`chat_completion_body` assembles the ``chat.completion`` a non-streaming upstream would have answered.
 """
 
 from __future__ import annotations
@@ -25,10 +23,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from conformance._model import Exchange
 from conformance.cassette import Interaction
 from conformance.sse import parse_sse
-from conformance.stream import analyze
 
 __all__ = [
     "Expected",
@@ -37,12 +33,10 @@ __all__ = [
     "expect",
     "expect_chunks",
     "json_equal",
-    "response_of",
 ]
 
 _COMPLETED = frozenset({"stop", "tool_calls", "function_call", "eos", "end_turn", "stop_sequence", "eos_token"})
 _INCOMPLETE = {"length": "max_output_tokens", "max_tokens": "max_output_tokens", "content_filter": "content_filter"}
-_TERMINAL_STATUS = {"response.completed": "completed", "response.incomplete": "incomplete", "response.failed": "failed"}
 
 
 @dataclass
@@ -313,30 +307,6 @@ def chat_completion_body(expected: Expected, model: str | None = None) -> dict[s
     if expected.usage is not None:
         body["usage"] = expected.usage
     return body
-
-
-def response_of(exchange: Exchange) -> tuple[dict[str, Any] | None, str | None]:
-    """The proxy's final Response object and how it ended (completed/incomplete/failed), or (None, None).
-
-    Stream: the first terminal event's ``response`` and the event type's status. Non-stream: the
-    JSON body of a 2xx answer and its ``status``.
-    """
-    if exchange.status is None or not 200 <= exchange.status < 300:
-        return None, None
-    if exchange.mode == "nonstream":
-        try:
-            body = json.loads(exchange.body)
-        except ValueError:
-            return None, None
-        if not isinstance(body, dict):
-            return None, None
-        status = body.get("status")
-        return body, status if isinstance(status, str) else None
-    term = analyze(exchange).terminal
-    if term is None or term.data is None:
-        return None, None
-    resp = term.data.get("response")
-    return (resp if isinstance(resp, dict) else None), _TERMINAL_STATUS.get(term.type or "")
 
 
 def json_equal(a: str, b: str) -> bool:

@@ -9,6 +9,7 @@ shared by the workers (one file lock per cassette), so each cassette's exchange 
 from __future__ import annotations
 
 import fcntl
+import io
 import json
 import os
 import shutil
@@ -18,24 +19,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from rich.console import Console
 
-from conformance._model import Finding, Severity
 from conformance.cassette import Cassette, CassetteError
-from conformance.checks import REGISTRY, Outcome
-from conformance.checks._registry import _selected
-from conformance.expectations import (
-    Expectations,
-    Judgement,
-    Pair,
-    Verdict,
-    judge,
-    judge_all,
-    updated,
-)
-from conformance.harness import CassetteResult, Harness, HarnessError, Settings
-from conformance.report import format_finding, render_report
-from conformance.report.data import Target, _now, build_report
-from conformance.report.outputs import OutputSettings, RunOutputs, first_message
+from conformance.checks import REGISTRY, selected_checks
+from conformance.exceptions import HarnessError
+from conformance.exchange import Finding, Outcome, Severity
+from conformance.expectations import Expectations, Verdict, judge
+from conformance.options import OutputSettings, Settings
+from conformance.pipeline import Pipeline, write_report
+from conformance.report import format_finding
+from conformance.report.sink import Output
+from conformance.run_report import CassetteResult
 
 ENV_PROXY = "RESPONSES_CONFORMANCE_PROXY_URL"
 ENV_UPSTREAM = "RESPONSES_CONFORMANCE_UPSTREAM_URL"
@@ -55,36 +50,32 @@ class FixedKnownFailure(Exception):
 
 
 class Suite:
-    """Per-process state of a conformance run (stored in ``config.stash``)."""
+    """Per-process state of a conformance run (stored in ``config.stash``): a :class:`Pipeline`
+    plus what pytest adds (the xdist run directory, the items' reports, the summary text)."""
 
-    def __init__(
-        self,
-        settings: Settings,
-        fail_on: Severity,
-        outputs: OutputSettings | None = None,
-        expectations: Expectations | None = None,
-        snapshot_dir: Path | None = None,
-    ) -> None:
-        self.settings = settings
-        self.fail_on = fail_on
-        self.outputs = outputs or OutputSettings(fail_on=fail_on)
-        self.expectations = expectations
+    def __init__(self, pipeline: Pipeline, snapshot_dir: Path | None = None) -> None:
+        self.pipeline = pipeline
+        self.settings: Settings = pipeline.settings
+        self.outputs: OutputSettings = pipeline.outputs
+        self.fail_on: Severity = pipeline.outputs.fail_on
         self.snapshot_dir = snapshot_dir
-        self.harness = Harness(settings)
+        self.harness = pipeline.harness
         self.cache: dict[str, CassetteResult] = {}
         self.run_dir: Path | None = None
         self.started = False
-        self.started_at = _now()
         self.reported: dict[str, dict[str, Any]] = {}
         self.snapshot_states: dict[str, str] = {}
-        self.judgement: Judgement | None = None
-        self.written: list[Path] = []
+        self.summary_text = ""
         self.owns_run_dir = False
+
+    @property
+    def expectations(self) -> Expectations | None:
+        return self.pipeline.expectations
 
     # -- lifecycle -------------------------------------------------------------------------
     def start_servers(self) -> None:
         """Controller (or single process): start upstream and target, publish them for workers."""
-        self.harness.start()
+        self.pipeline.start()
         self.started = True
         self.run_dir = Path(tempfile.mkdtemp(prefix="responses-conformance-"))
         self.owns_run_dir = True
@@ -93,16 +84,16 @@ class Suite:
         os.environ[ENV_RUN_DIR] = str(self.run_dir)
 
     def attach_worker(self) -> None:
-        self.harness.attach(os.environ.get(ENV_PROXY, ""), os.environ.get(ENV_UPSTREAM) or None)
+        self.pipeline.attach(os.environ.get(ENV_PROXY, ""), os.environ.get(ENV_UPSTREAM) or None)
         run_dir = os.environ.get(ENV_RUN_DIR)
         self.run_dir = Path(run_dir) if run_dir else None
         self.started = True
 
     def load_only(self) -> None:
-        self.harness.load()
+        self.pipeline.load()
 
     def stop(self) -> None:
-        self.harness.stop()
+        self.pipeline.stop()
         for key in (ENV_PROXY, ENV_UPSTREAM, ENV_RUN_DIR):
             if self.owns_run_dir:
                 os.environ.pop(key, None)
@@ -115,7 +106,7 @@ class Suite:
         if cassette.id in self.cache:
             return self.cache[cassette.id]
         if self.run_dir is None:
-            res = self.harness.run(cassette)
+            res = self.pipeline.run_cassette(cassette)
         else:
             path = self.run_dir / f"{cassette.id}.json"
             with open(self.run_dir / f"{cassette.id}.lock", "w") as lock:
@@ -123,7 +114,7 @@ class Suite:
                 if path.exists():
                     res = CassetteResult.from_json(json.loads(path.read_text("utf-8")))
                 else:
-                    res = self.harness.run(cassette)
+                    res = self.pipeline.run_cassette(cassette)
                     tmp = path.with_suffix(".tmp")
                     tmp.write_text(json.dumps(res.to_json()), "utf-8")
                     tmp.replace(path)
@@ -132,7 +123,7 @@ class Suite:
 
     def check_ids(self) -> list[str]:
         s = self.settings
-        return [spec.id for spec in sorted(_selected(s.checks or None, s.exclude_checks or None), key=lambda x: x.id)]
+        return [spec.id for spec in sorted(selected_checks(s.checks or None, s.exclude_checks or None), key=lambda x: x.id)]
 
 
 class CheckItem(pytest.Item):
@@ -150,7 +141,17 @@ class CheckItem(pytest.Item):
 
     def runtest(self) -> None:
         suite = self.suite
-        result = suite.result(self.cassette)
+        try:
+            result = suite.result(self.cassette)
+        except HarnessError as exc:  # a harness bug (a server thread raised): stop the run, exit 2
+            line = f"responses-conformance: {exc}"
+            if hasattr(self.config, "workerinput"):
+                # An xdist worker cannot end the run itself: it stops after this item, whose
+                # failure shows the one line; xdist's controller then stops every worker and
+                # ends the run as interrupted (exit 2) with this line, not as findings (exit 1).
+                self.session.shouldstop = line
+                raise
+            pytest.exit(line, returncode=2)
         outcome = result.outcomes.get(self.check_id, Outcome(skipped="not run"))
         failing = [f for f in outcome.findings if f.severity.rank >= suite.fail_on.rank]
         pair = (self.cassette.id, self.check_id)
@@ -199,6 +200,8 @@ class CheckItem(pytest.Item):
         if isinstance(excinfo.value, pytest.xfail.Exception):
             # pytest asks for a representation even of an xfail; a traceback costs ~0.3 s each.
             return str(excinfo.value)
+        if isinstance(excinfo.value, HarnessError):
+            return f"responses-conformance: {excinfo.value} (not a finding against the proxy)"
         return str(super().repr_failure(excinfo))
 
     def reportinfo(self) -> tuple[str, int | None, str]:
@@ -306,79 +309,34 @@ def results_for_report(suite: Suite) -> list[CassetteResult]:
     return sorted(by_cassette.values(), key=lambda r: order.get(r.cassette_id, 10**6))
 
 
-def _pair_outcomes(suite: Suite) -> dict[Pair, tuple[bool, bool]]:
-    return {(d["cassette"], d["check"]): (bool(d.get("failing")), bool(d["skipped"])) for d in suite.reported.values()}
-
-
 def finish_session(suite: Suite, session: pytest.Session) -> None:
-    """Controller, end of the run: judge against the expectation file, update it, write reports."""
-    outputs = suite.outputs
-    outcomes = _pair_outcomes(suite)
-    cassette_ids = [c.id for c in suite.harness.cassettes]
-    exp = suite.expectations
-    s = suite.settings
-    target = Target.from_settings(s, outputs.target_name, url=suite.harness.proxy_url)
-    if exp is not None and (suite.reported or outputs.update_expectations):
-        if outputs.update_expectations:
-            reasons = {
-                (r.cassette_id, cid): first_message(o, suite.fail_on) for r in results_for_report(suite) for cid, o in r.outcomes.items()
-            }
-            exp = updated(exp, outcomes, reasons=reasons, target=target.name)
-            suite.written.append(exp.save(outputs.expectations))
-            suite.expectations = exp
-        suite.judgement = judge_all(exp, outcomes, cassettes=cassette_ids, checks=REGISTRY, strict=outputs.strict_expectations)
-        if suite.judgement.failed and session.exitstatus == pytest.ExitCode.OK:
-            session.exitstatus = pytest.ExitCode.TESTS_FAILED
-    if not (outputs.report_json or outputs.report_html) or not suite.started:
-        return
-    if suite.judgement is not None:
-        verdicts = suite.judgement.verdicts
-        known = suite.expectations.known if suite.expectations is not None else {}
-        reasons = {p: known[p] for p, v in verdicts.items() if v in (Verdict.XFAIL, Verdict.FIXED)}
-    else:
-        verdicts = {(d["cassette"], d["check"]): Verdict(d["verdict"]) for d in suite.reported.values()}
-        reasons = {}
-    report = build_report(
+    """Controller, end of the run: the pipeline judges and reports; sinks write into a buffer that
+    :func:`terminal_summary` prints (pytest shows the summary after this hook)."""
+    exitstatus = session.exitstatus
+    report = suite.pipeline.report(
         results_for_report(suite),
-        target=target,
-        profile=s.profile,
-        fail_on=suite.fail_on,
-        verdicts=verdicts,
-        reasons=reasons,
-        judgement=suite.judgement,
-        load_errors=[str(e) for e in suite.harness.load_errors],
-        runner="pytest",
-        started_at=suite.started_at,
+        aborted=exitstatus not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED),
+        snapshots=suite.snapshot_states,
+        snapshot_dir=str(suite.snapshot_dir) if suite.snapshot_dir is not None else None,
     )
-    if session.exitstatus not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
-        report["summary"]["ok"] = False
-    suite.written += RunOutputs(outputs, exp).write_files(report)
+    if report.judgement is not None and report.judgement.failed and exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    tw = getattr(reporter, "_tw", None)
+    markup = bool(getattr(tw, "hasmarkup", False))
+    width = max(int(getattr(tw, "fullwidth", 80)), 150)
+    buffer = io.StringIO()
+    console = Console(file=buffer, force_terminal=markup, soft_wrap=False, width=width)
+    # --collect-only runs nothing: the console gets its summary, but no report file is written.
+    options = suite.outputs if suite.started else OutputSettings(fail_on=suite.fail_on)
+    write_report(report, Output(console, options))
+    suite.summary_text = buffer.getvalue()
 
 
 def terminal_summary(suite: Suite, terminalreporter: Any) -> None:
-    from rich.console import Console
-    from rich.text import Text
-
-    results = results_for_report(suite)
-    tw = terminalreporter._tw
-    console = Console(file=tw, force_terminal=tw.hasmarkup, soft_wrap=False, width=max(tw.fullwidth, 150))
-    if results or suite.harness.load_errors:
-        s = suite.settings
-        target = suite.outputs.target_name or s.proxy_cmd or s.proxy_url or "embedded reference bridge"
-        render_report(console, results, target=target, profile=s.profile, load_errors=[str(e) for e in suite.harness.load_errors])
-    if suite.judgement is not None:
-        lines = suite.judgement.lines()
-        console.print(Text(lines[0], style="bold red" if suite.judgement.failed else "bold green"), soft_wrap=True)
-        for line in lines[1:]:
-            console.print(Text(line, style="red" if "new failure" in line else "yellow"), soft_wrap=True)
-    if suite.snapshot_states:
-        counts: dict[str, int] = {}
-        for state in suite.snapshot_states.values():
-            counts[state] = counts.get(state, 0) + 1
-        text = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
-        console.print(Text(f"conformance snapshots in {suite.snapshot_dir}: {text}", style="bold"), soft_wrap=True)
-    for path in suite.written:
-        console.print(f"written: {path}", highlight=False, soft_wrap=True)
+    """Print what the sinks wrote to the console, once, at the end of pytest's summary."""
+    if suite.summary_text:
+        terminalreporter._tw.write(suite.summary_text)
 
 
 __all__ = [
@@ -386,7 +344,6 @@ __all__ = [
     "CheckItem",
     "ConformanceFailure",
     "FixedKnownFailure",
-    "HarnessError",
     "Suite",
     "collect_items",
     "finish_session",

@@ -5,6 +5,9 @@ For a check id (and, where the finding's JSON pointer tells which defect kind it
 configuration raises or loses data, ``warning`` when only an opt-in mode does (openai-python's
 ``_strict_response_validation``), ``note`` when no tested client breaks. Checks the lab does not
 cover (oracle, translation, …) have no impact entry.
+
+Pure data (layer 2): the checks read it for the default profile's severity and each finding's
+impact; ``conformance.clients`` (the lab that writes it, the live replay) sits above.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from typing import Any
 
 __all__ = ["TABLE_PATH", "Impact", "finding_key", "impact_for", "impact_of_finding", "load_table", "normalise_pointer"]
 
-TABLE_PATH = Path(__file__).with_name("impact.json")
+TABLE_PATH = Path(__file__).parent / "clients" / "impact.json"
 
 
 def normalise_pointer(pointer: str | None) -> str:
@@ -66,6 +69,7 @@ class Impact:
     opt_in_breaks: tuple[Break, ...] = ()
     defects: tuple[str, ...] = ()
     clients_tested: tuple[str, ...] = field(default_factory=tuple)
+    rule: str = ""  # the rule the check enforces, for a note's summary (the check's own words)
 
     @property
     def clients(self) -> list[str]:
@@ -88,22 +92,16 @@ class Impact:
             modes = sorted({b.opt_in or "" for b in self.opt_in_breaks})
             names = sorted({b.client for b in self.opt_in_breaks})
             return f"breaks only with {', '.join(modes)}: {', '.join(names)}"
-        return f"no tested client breaks on this ({len(self.clients_tested)} clients tried); the rule: {_rule(self.check_id)}"
-
-
-def _rule(check_id: str) -> str:
-    """The spec rule a check enforces: the first sentence of its doc."""
-    from conformance.checks import REGISTRY
-
-    spec = REGISTRY.get(check_id)
-    return spec.summary if spec is not None else check_id
+        return f"no tested client breaks on this ({len(self.clients_tested)} clients tried); the rule: {self.rule or self.check_id}"
 
 
 def _break(client: str, meta: dict[str, Any], verdict: dict[str, Any], defect: str) -> Break:
     return Break(client, str(verdict.get("verdict")), str(verdict.get("message") or ""), defect, meta.get("opt_in"))
 
 
-def impact_for(check_id: str, key: str | None = None, *, table: dict[str, Any] | None = None) -> Impact | None:
+def impact_for(
+    check_id: str, key: str | None = None, *, table: dict[str, Any] | None = None, rule: str = ""
+) -> Impact | None:
     """The measured impact of breaking ``check_id``; None when the lab has no defect for it.
 
     With ``key`` (a finding's :func:`finding_key`), only the defect kinds whose findings had that
@@ -129,10 +127,12 @@ def impact_for(check_id: str, key: str | None = None, *, table: dict[str, Any] |
             if v.get("verdict") in ("ERR", "LOSS"):
                 (opt_in if meta.get("opt_in") else breaks).append(_break(client, meta, v, name))
     level = "error" if breaks else "warning" if opt_in else "note"
-    return Impact(check_id, level, tuple(breaks), tuple(opt_in), tuple(sorted(kinds)), tuple(sorted(tested)))
+    return Impact(check_id, level, tuple(breaks), tuple(opt_in), tuple(sorted(kinds)), tuple(sorted(tested)), rule)
 
 
-def impact_of_finding(check_id: str, pointer: str | None = None, message: str = "") -> Impact | None:
+def impact_of_finding(
+    check_id: str, pointer: str | None = None, message: str = "", *, rule: str = ""
+) -> Impact | None:
     """The impact of one finding (for ``Finding.impact`` and the report sinks): its defect kind
     when the pointer or message names one the lab measured, else its check's."""
-    return impact_for(check_id, finding_key(pointer, message) or None)
+    return impact_for(check_id, finding_key(pointer, message) or None, rule=rule)

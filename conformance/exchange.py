@@ -1,4 +1,4 @@
-"""Plain data: what was sent, what came back, and what the checks found.
+"""Plain data at the bottom of the import graph: what was sent, what came back, what checks found.
 
 Everything here serialises to JSON (``to_json``/``from_json``) so an exchange recorded by one
 pytest-xdist worker can be read by another, and so reports can be written from it.
@@ -11,6 +11,11 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any
 
+__all__ = ["PROFILES", "Chunk", "Exchange", "Finding", "FindingImpact", "Outcome", "Severity", "TransportError"]
+
+PROFILES = ("openai", "open-responses", "lenient", "strict")
+"""The profiles a run can use (see :mod:`conformance.checks._profiles`); here so options need no checks."""
+
 
 class Severity(str, enum.Enum):
     """How bad a finding is. ``error`` fails a run; the others are shown but do not fail it."""
@@ -22,6 +27,25 @@ class Severity(str, enum.Enum):
     @property
     def rank(self) -> int:
         return {"error": 3, "warning": 2, "info": 1}[self.value]
+
+
+@dataclass(frozen=True)
+class FindingImpact:
+    """What a finding does to real clients: measured live (``--clients``) or in the lab table."""
+
+    level: str  # error | warning | note
+    clients: tuple[str, ...] = ()  # the clients that break, default configuration first
+    summary: str = ""
+    source: str = "table"  # table (the lab's impact.json) | live (this run's replay)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"level": self.level, "clients": list(self.clients), "summary": self.summary,
+                "source": self.source}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> FindingImpact:
+        return cls(str(data.get("level", "note")), tuple(data.get("clients") or ()),
+                   str(data.get("summary", "")), str(data.get("source", "table")))
 
 
 @dataclass
@@ -39,6 +63,7 @@ class Finding:
     expected: Any = None
     actual: Any = None
     repro: str | None = None
+    impact: FindingImpact | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -53,6 +78,7 @@ class Finding:
             "expected": self.expected,
             "actual": self.actual,
             "repro": self.repro,
+            "impact": self.impact.to_json() if self.impact is not None else None,
         }
 
     @classmethod
@@ -69,7 +95,16 @@ class Finding:
             expected=data.get("expected"),
             actual=data.get("actual"),
             repro=data.get("repro"),
+            impact=FindingImpact.from_json(data["impact"]) if data.get("impact") else None,
         )
+
+
+@dataclass
+class Outcome:
+    """One check on one exchange (or merged over a cassette's exchanges): findings, or why skipped."""
+
+    findings: list[Finding] = field(default_factory=list)
+    skipped: str | None = None
 
 
 @dataclass

@@ -1,0 +1,252 @@
+"""What every HTTP server the harness runs shares: fast sockets, request bodies, stored errors.
+
+The fake upstream, the reference bridge and the recorder are ``http.server`` servers on
+127.0.0.1. They share three things here so that none of them can get one wrong on its own:
+
+* **Speed.** ``TCP_NODELAY`` on every accepted socket and a buffered writer that sends a
+  response's headers and body in one write (each streamed chunk is still flushed on its own):
+  with Nagle's algorithm on and headers and body written apart, every request on a kept-alive
+  connection waited for the client's delayed ACK (~40 ms). A listen backlog of 1024, not
+  ``socketserver``'s 5, so a burst of connections is queued instead of refused.
+* **Request bodies.** :meth:`HarnessHandler.read_body` reads ``Content-Length`` and
+  ``Transfer-Encoding: chunked`` bodies, undoes ``Content-Encoding: gzip``/``deflate`` and
+  answers ``Expect: 100-continue`` before the body is sent, with a size cap throughout.
+* **Errors.** An exception in a server thread is a bug of the harness, not of the proxy under
+  test. It is stored (its traceback appended to a log file) and :func:`raise_server_errors`
+  raises it in the run as :class:`ServerThreadError`, the way pytest-httpserver does; a client
+  that hangs up (any ``OSError`` on the socket) is normal and not stored.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import threading
+import time
+import traceback
+import weakref
+import zlib
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "MAX_BODY_BYTES",
+    "BodyError",
+    "HarnessHandler",
+    "HarnessServer",
+    "ServerThreadError",
+    "StoredError",
+    "error_log_path",
+    "pending_errors",
+    "raise_server_errors",
+]
+
+MAX_BODY_BYTES = 16 * 1024 * 1024
+_MAX_LINE = 64 * 1024  # a chunk-size or trailer line longer than this is not HTTP
+_LISTEN_BACKLOG = 1024
+_WRITE_BUFFER = 64 * 1024
+ENV_ERROR_LOG = "RESPONSES_CONFORMANCE_SERVER_ERROR_LOG"
+
+_SERVERS: weakref.WeakSet[HarnessServer] = weakref.WeakSet()
+_LOG_LOCK = threading.Lock()
+
+
+class BodyError(ValueError):
+    """A request body the server cannot read; ``status`` is the HTTP answer to give."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+class ServerThreadError(RuntimeError):
+    """A harness server thread raised: a harness bug, never a finding against the proxy."""
+
+
+@dataclass(frozen=True)
+class StoredError:
+    """One exception of a server thread: where, what, and the log file with its traceback."""
+
+    server: str
+    summary: str
+    log: str
+
+    def line(self) -> str:
+        return f"the {self.server} thread raised {self.summary} (traceback in {self.log})"
+
+
+def error_log_path() -> Path:
+    """Where server tracebacks go: ``$RESPONSES_CONFORMANCE_SERVER_ERROR_LOG`` or a temp file."""
+    configured = os.environ.get(ENV_ERROR_LOG)
+    if configured:
+        return Path(configured)
+    return Path(tempfile.gettempdir()) / f"responses-conformance-server-errors-{os.getpid()}.log"
+
+
+class HarnessServer(ThreadingHTTPServer):
+    """A threading HTTP server with a real backlog that stores its threads' exceptions."""
+
+    daemon_threads = True
+    block_on_close = False
+    request_queue_size = _LISTEN_BACKLOG
+
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], *, role: str) -> None:
+        self.role = role
+        self.errors: list[StoredError] = []
+        self._errors_lock = threading.Lock()
+        super().__init__(address, handler)
+        _SERVERS.add(self)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Called with the exception of a request thread being handled (socketserver's hook)."""
+        exc = sys.exc_info()[1]
+        if exc is None or isinstance(exc, OSError):
+            return  # the client hung up or the socket closed under us: normal for a proxy under test
+        self.store_error(exc)
+
+    def store_error(self, exc: BaseException) -> StoredError:
+        """Keep ``exc`` for :func:`raise_server_errors`; its traceback goes to the log file."""
+        path = error_log_path()
+        text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S")
+        try:
+            with _LOG_LOCK, open(path, "a", encoding="utf-8") as log:
+                log.write(f"--- {stamp} {self.role} (port {self.server_address[1]})\n{text}\n")
+            where = str(path)
+        except OSError as err:
+            where = f"<not written: {err.strerror or err}>"
+        summary = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
+        stored = StoredError(self.role, summary, where)
+        with self._errors_lock:
+            self.errors.append(stored)
+        return stored
+
+    def take_errors(self) -> list[StoredError]:
+        with self._errors_lock:
+            taken, self.errors = self.errors, []
+        return taken
+
+
+def pending_errors() -> list[StoredError]:
+    """Every stored, not yet raised error of every harness server in this process (taken)."""
+    taken: list[StoredError] = []
+    for server in list(_SERVERS):
+        taken.extend(server.take_errors())
+    return taken
+
+
+def raise_server_errors(errors: list[StoredError] | None = None) -> None:
+    """Raise :class:`ServerThreadError` for ``errors`` (default: :func:`pending_errors`)."""
+    found = pending_errors() if errors is None else errors
+    if found:
+        more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
+        raise ServerThreadError(f"harness bug: {found[0].line()}{more}")
+
+
+class HarnessHandler(BaseHTTPRequestHandler):
+    """HTTP/1.1 handler base: no Nagle, one write per response, bodies read by :meth:`read_body`.
+
+    ``wfile`` is buffered: whatever a handler writes goes out at its next ``flush()`` or when the
+    request ends, so headers and a body leave in one segment. A streaming handler flushes each
+    chunk (and its headers, before a wait) itself.
+    """
+
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+    wbufsize = _WRITE_BUFFER
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet: the harness records exchanges itself."""
+
+    def handle_expect_100(self) -> bool:
+        """Answer ``Expect: 100-continue`` at once: the client holds the body until it arrives."""
+        self.send_response_only(100)
+        self.end_headers()
+        self.wfile.flush()
+        return True
+
+    def read_body(self, limit: int = MAX_BODY_BYTES) -> bytes:
+        """The request body, de-chunked and decoded; :class:`BodyError` when it cannot be read."""
+        encoding = self.headers.get("Transfer-Encoding", "")
+        codings = [c.strip().lower() for c in encoding.split(",") if c.strip()]
+        if codings:
+            if codings[-1] != "chunked":
+                raise BodyError(501, f"unsupported Transfer-Encoding {encoding!r}")
+            raw = decode_content(read_chunked(self.rfile, limit), ", ".join(codings[:-1]), limit)
+        else:
+            try:
+                length = int(self.headers.get("Content-Length") or 0)
+            except ValueError:
+                raise BodyError(400, "Content-Length is not a number") from None
+            if length < 0:
+                raise BodyError(400, "Content-Length is negative")
+            if length > limit:
+                raise BodyError(413, f"request body of {length} bytes exceeds the {limit}-byte cap")
+            raw = self.rfile.read(length) if length else b""
+            if len(raw) < length:
+                raise BodyError(400, f"the body ended after {len(raw)} of {length} bytes")
+        return decode_content(raw, self.headers.get("Content-Encoding", ""), limit)
+
+
+def read_chunked(rfile: Any, limit: int = MAX_BODY_BYTES) -> bytes:
+    """Read a ``Transfer-Encoding: chunked`` body (extensions and trailers are skipped)."""
+    parts: list[bytes] = []
+    total = 0
+    while True:
+        line = rfile.readline(_MAX_LINE + 1)
+        if not line.endswith(b"\n"):
+            raise BodyError(400, "the chunked body ended inside a chunk-size line")
+        try:
+            size = int(line.split(b";", 1)[0].strip(), 16)
+        except ValueError:
+            raise BodyError(400, f"bad chunk-size line {line[:40]!r}") from None
+        if size < 0:
+            raise BodyError(400, f"bad chunk-size line {line[:40]!r}")
+        if size == 0:
+            break
+        total += size
+        if total > limit:
+            raise BodyError(413, f"chunked request body exceeds the {limit}-byte cap")
+        data = rfile.read(size)
+        if len(data) < size or rfile.readline(_MAX_LINE + 1).strip():
+            raise BodyError(400, "a chunk of the chunked body is cut or not followed by CRLF")
+        parts.append(data)
+    while True:  # trailer fields, up to the blank line
+        line = rfile.readline(_MAX_LINE + 1)
+        if not line.strip():
+            return b"".join(parts)
+
+
+def decode_content(raw: bytes, encoding: str, limit: int = MAX_BODY_BYTES) -> bytes:
+    """Undo ``Content-Encoding`` (gzip, deflate, identity; applied last to first), capped."""
+    codings = [c.strip().lower() for c in encoding.split(",") if c.strip()]
+    for coding in reversed(codings):
+        if coding == "identity":
+            continue
+        if coding in ("gzip", "x-gzip"):
+            raw = _inflate(raw, zlib.MAX_WBITS | 16, coding, limit)
+        elif coding == "deflate":
+            try:
+                raw = _inflate(raw, zlib.MAX_WBITS, coding, limit)
+            except BodyError:
+                raw = _inflate(raw, -zlib.MAX_WBITS, coding, limit)  # raw deflate, as some clients send
+        else:
+            raise BodyError(415, f"unsupported Content-Encoding {coding!r}")
+    return raw
+
+
+def _inflate(data: bytes, wbits: int, coding: str, limit: int) -> bytes:
+    inflater = zlib.decompressobj(wbits)
+    try:
+        out = inflater.decompress(data, limit + 1)
+    except zlib.error as exc:
+        raise BodyError(400, f"the {coding} request body does not decode: {exc}") from None
+    if len(out) > limit or inflater.unconsumed_tail:
+        raise BodyError(413, f"the {coding} request body decodes to more than {limit} bytes")
+    if not inflater.eof:
+        raise BodyError(400, f"the {coding} request body is truncated")
+    return out

@@ -1,0 +1,245 @@
+"""One run, one result: load cassettes → run exchanges → check → judge expectations → report.
+
+``responses-conformance run``, ``check FILE`` and the pytest plugin are thin adapters over this
+module: they build a :class:`Pipeline` (or, offline, just a report), get their results, and hand
+the :class:`~conformance.run_report.RunReport` to :func:`write_report`, which calls every
+registered sink (:data:`conformance.report.SINKS`). Nothing else judges expectations or builds
+reports, so the CLI and pytest cannot disagree.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+
+from rich.console import Console
+
+import conformance.report as _sinks
+from conformance.cassette import Cassette
+from conformance.checks import REGISTRY, selected_checks
+from conformance.exceptions import CassetteError, OptionError
+from conformance.exchange import PROFILES, Outcome, Severity
+from conformance.expectations import Expectations, Judgement, Pair, Verdict, judge_all, updated
+from conformance.harness import Harness
+from conformance.options import OutputSettings, Settings
+from conformance.report.sink import Output
+from conformance.run_report import CassetteResult, CheckInfo, RunReport, Target, now
+
+__all__ = ["Pipeline", "build_report", "check_settings", "first_message", "pair_outcomes", "write_report"]
+
+
+def _failing(outcome: Outcome, fail_on: Severity) -> bool:
+    return any(f.severity.rank >= fail_on.rank for f in outcome.findings)
+
+
+def pair_outcomes(results: Sequence[CassetteResult], fail_on: Severity) -> dict[Pair, tuple[bool, bool]]:
+    """``(cassette, check) -> (failing, skipped)`` for every check of every result."""
+    return {
+        (r.cassette_id, check_id): (_failing(o, fail_on), bool(o.skipped))
+        for r in results
+        for check_id, o in r.outcomes.items()
+    }
+
+
+def first_message(outcome: Outcome, fail_on: Severity, limit: int = 160) -> str:
+    """A new known failure's reason: its first failing finding, shortened."""
+    failing = [f for f in outcome.findings if f.severity.rank >= fail_on.rank]
+    if not failing:
+        return ""
+    text = failing[0].message.replace("\n", " ")
+    if len(text) > limit:
+        text = text[: limit - 1] + "…"
+    more = len(failing) - 1
+    return text + (f" (+{more} more)" if more else "")
+
+
+def _catalog(check_ids: Iterable[str], profile: str) -> dict[str, CheckInfo]:
+    out = {}
+    for check_id in sorted(set(check_ids)):
+        spec = REGISTRY.get(check_id)
+        if spec is not None:
+            out[check_id] = CheckInfo(spec.group, spec.summary, spec.classes, spec.severity(profile))
+    return out
+
+
+def build_report(
+    results: Sequence[CassetteResult],
+    *,
+    target: Target,
+    profile: str,
+    fail_on: Severity = Severity.ERROR,
+    runner: str = "cli",
+    started_at: str | None = None,
+    load_errors: Sequence[str] = (),
+    judgement: Judgement | None = None,
+    reasons: Mapping[Pair, str] | None = None,
+) -> RunReport:
+    """A :class:`RunReport` of ``results`` (verdicts from ``judgement`` when there is one)."""
+    return RunReport(
+        target=target,
+        profile=profile,
+        results=list(results),
+        fail_on=fail_on,
+        runner=runner,
+        started_at=started_at,
+        verdicts=dict(judgement.verdicts) if judgement is not None else {},
+        reasons=dict(reasons or {}),
+        judgement=judgement,
+        load_errors=list(load_errors),
+        catalog=_catalog((c for r in results for c in r.outcomes), profile),
+    )
+
+
+def write_report(report: RunReport, out: Output) -> list[Path]:
+    """Hand the report to every registered sink; say which files they wrote."""
+    written: list[Path] = []
+    for sink in _sinks.SINKS:
+        written += sink(report, out)
+    for path in written:
+        out.console.print(f"report written: {path}", highlight=False, soft_wrap=True)
+    return written
+
+
+def _near(word: str, names: Iterable[str]) -> str:
+    close = difflib.get_close_matches(word, sorted(set(names)), n=3, cutoff=0.6)
+    return f"; did you mean {', '.join(close)}?" if close else ""
+
+
+def check_settings(settings: Settings) -> None:
+    """Every mistake in ``settings`` that can be seen before a run, as one :class:`OptionError`."""
+    if settings.profile not in PROFILES:
+        raise OptionError(f"--profile: unknown profile {settings.profile!r}; choose one of {', '.join(PROFILES)}")
+    names = [*REGISTRY, *{spec.group for spec in REGISTRY.values()}]
+    for flag, patterns in (("--checks", settings.checks), ("--exclude-checks", settings.exclude_checks)):
+        for pattern in patterns:
+            if not selected_checks([pattern], None):
+                raise OptionError(
+                    f"{flag}: {pattern!r} matches no check id, group or prefix*{_near(pattern.rstrip('*'), names)}"
+                    " (list them: responses-conformance checks)"
+                )
+    if settings.reference_faults:
+        from conformance.reference import FAULTS
+
+        for fault in settings.reference_faults:
+            if fault not in FAULTS:
+                raise OptionError(
+                    f"--reference-fault: unknown fault {fault!r}{_near(fault, FAULTS)} (list them: responses-conformance faults)"
+                )
+        if settings.proxy_url or settings.proxy_cmd:
+            raise OptionError("--reference-fault applies to the embedded reference bridge, not to --proxy-url/--proxy-cmd")
+
+
+class Pipeline:
+    """One run: its settings, its harness (servers and cassettes), its expectation file.
+
+    Raises a :class:`~conformance.exceptions.UserError` subclass on anything the user can fix
+    (options that do not go together, a bad expectation file, at :meth:`start` an unreachable
+    proxy), so each front end turns it into one line and a usage exit.
+    """
+
+    def __init__(self, settings: Settings, outputs: OutputSettings | None = None, *, runner: str = "cli") -> None:
+        self.settings = settings
+        self.outputs = outputs or OutputSettings()
+        self.runner = runner
+        problem = self.outputs.check()
+        if problem is not None:
+            raise OptionError(problem)
+        check_settings(settings)
+        self.expectations: Expectations | None = self.outputs.load_expectations()
+        self.harness = Harness(settings)
+        self.started_at = now()
+
+    # -- load cassettes, start servers ----------------------------------------------------------
+    @property
+    def cassettes(self) -> list[Cassette]:
+        return self.harness.cassettes
+
+    @property
+    def load_errors(self) -> list[CassetteError]:
+        return self.harness.load_errors
+
+    def load(self) -> None:
+        self.harness.load()
+
+    def start(self) -> None:
+        """Load the cassettes and start the fake upstream and the target (HarnessError if not)."""
+        self.harness.start()
+
+    def attach(self, proxy_url: str, upstream_url: str | None) -> None:
+        """Use the servers another process started (pytest-xdist workers)."""
+        self.harness.attach(proxy_url, upstream_url)
+
+    def stop(self) -> None:
+        self.harness.stop()
+
+    @property
+    def target(self) -> Target:
+        s = self.settings
+        return Target.describe(
+            name=self.outputs.target_name,
+            proxy_cmd=s.proxy_cmd,
+            proxy_url=s.proxy_url,
+            reference_faults=s.reference_faults,
+            url=self.harness.proxy_url,
+        )
+
+    # -- run exchanges and check them -----------------------------------------------------------
+    def run_cassette(self, cassette: Cassette) -> CassetteResult:
+        """Every turn of one cassette against the target, every selected check on each exchange.
+
+        The harness sends each request in :meth:`Harness._exchange`; that is where a turn in
+        flight is registered with the fake upstream before its request goes out.
+        """
+        return self.harness.run(cassette)
+
+    def run_all(self) -> list[CassetteResult]:
+        return [self.run_cassette(c) for c in self.cassettes]
+
+    # -- judge expectations and report ----------------------------------------------------------
+    def report(
+        self,
+        results: Sequence[CassetteResult],
+        *,
+        aborted: bool = False,
+        snapshots: Mapping[str, str] | None = None,
+        snapshot_dir: str | None = None,
+    ) -> RunReport:
+        """Judge ``results`` against the expectation file (rewriting it when asked); the report."""
+        o = self.outputs
+        target = self.target
+        judgement: Judgement | None = None
+        reasons: dict[Pair, str] = {}
+        written: str | None = None
+        exp = self.expectations
+        if exp is not None and (results or o.update_expectations):
+            outcomes = pair_outcomes(results, o.fail_on)
+            if o.update_expectations and o.expectations:
+                new = {(r.cassette_id, c): first_message(out, o.fail_on) for r in results for c, out in r.outcomes.items()}
+                exp = updated(exp, outcomes, reasons=new, target=target.name)
+                written = str(exp.save(o.expectations))
+                self.expectations = exp
+            judgement = judge_all(
+                exp, outcomes, cassettes=[c.id for c in self.cassettes], checks=REGISTRY, strict=o.strict_expectations
+            )
+            reasons = {p: exp.known[p] for p, v in judgement.verdicts.items() if v in (Verdict.XFAIL, Verdict.FIXED)}
+        report = build_report(
+            results,
+            target=target,
+            profile=self.settings.profile,
+            fail_on=o.fail_on,
+            runner=self.runner,
+            started_at=self.started_at,
+            load_errors=[str(e) for e in self.load_errors],
+            judgement=judgement,
+            reasons=reasons,
+        )
+        report.aborted = aborted
+        report.expectations_written = written
+        report.known_failures = len(exp.known) if exp is not None else 0
+        report.snapshots = dict(snapshots or {})
+        report.snapshot_dir = snapshot_dir
+        return report
+
+    def write(self, report: RunReport, console: Console) -> list[Path]:
+        return write_report(report, Output(console, self.outputs))
