@@ -175,6 +175,11 @@ class CheckItem(pytest.Item):
             ("severity", severity.value if severity else "n/a"),
             ("outcome", verdict.value),
         ]
+        impacts = [f.impact for f in outcome.findings if f.impact is not None]
+        if impacts:  # clients: the worst impact of this check's findings (JUnit <property name="impact">)
+            worst = max(impacts, key=lambda i: ("note", "warning", "error").index(i.level) if i.level in ("note", "warning", "error") else 0)
+            how = "measured" if worst.source == "live" else "lab table"
+            self.user_properties.append(("impact", f"{worst.level} ({how}): {worst.summary}"))
         if outcome.skipped:
             pytest.skip(outcome.skipped)
         where = exp.path if exp is not None else None

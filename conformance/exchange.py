@@ -37,15 +37,17 @@ class FindingImpact:
     clients: tuple[str, ...] = ()  # the clients that break, default configuration first
     summary: str = ""
     source: str = "table"  # table (the lab's impact.json) | live (this run's replay)
+    verdicts: dict[str, str] = field(default_factory=dict)  # client -> ERR | LOSS | ok
 
     def to_json(self) -> dict[str, Any]:
         return {"level": self.level, "clients": list(self.clients), "summary": self.summary,
-                "source": self.source}
+                "source": self.source, "verdicts": dict(self.verdicts)}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> FindingImpact:
         return cls(str(data.get("level", "note")), tuple(data.get("clients") or ()),
-                   str(data.get("summary", "")), str(data.get("source", "table")))
+                   str(data.get("summary", "")), str(data.get("source", "table")),
+                   {str(k): str(v) for k, v in (data.get("verdicts") or {}).items()})
 
 
 @dataclass

@@ -12,6 +12,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 
@@ -26,7 +27,10 @@ from conformance.options import OutputSettings, Settings
 from conformance.report.sink import Output
 from conformance.run_report import CassetteResult, CheckInfo, RunReport, Target, now
 
-__all__ = ["Pipeline", "build_report", "check_settings", "first_message", "pair_outcomes", "write_report"]
+if TYPE_CHECKING:
+    from conformance.clients import ClientSpec
+
+__all__ = ["Pipeline", "build_report", "check_settings", "first_message", "pair_outcomes", "select_clients_of", "write_report"]
 
 
 def _failing(outcome: Outcome, fail_on: Severity) -> bool:
@@ -128,6 +132,18 @@ def check_settings(settings: Settings) -> None:
                 )
         if settings.proxy_url or settings.proxy_cmd:
             raise OptionError("--reference-fault applies to the embedded reference bridge, not to --proxy-url/--proxy-cmd")
+    if settings.clients:
+        select_clients_of(settings.clients)
+
+
+def select_clients_of(spec: str) -> list[ClientSpec]:
+    """``--clients SET`` as client runners; :class:`ClientSelectionError` (a user error) if unknown."""
+    from conformance.clients import ClientSelectionError, select_clients
+
+    try:
+        return select_clients(spec)
+    except ClientSelectionError as exc:
+        raise ClientSelectionError(f"--clients: {exc}") from None
 
 
 class Pipeline:
@@ -146,6 +162,7 @@ class Pipeline:
         if problem is not None:
             raise OptionError(problem)
         check_settings(settings)
+        self.clients: list[ClientSpec] = select_clients_of(settings.clients) if settings.clients else []
         self.expectations: Expectations | None = self.outputs.load_expectations()
         self.harness = Harness(settings)
         self.started_at = now()
@@ -191,7 +208,12 @@ class Pipeline:
         The harness sends each request in :meth:`Harness._exchange`; that is where a turn in
         flight is registered with the fake upstream before its request goes out.
         """
-        return self.harness.run(cassette)
+        result = self.harness.run(cassette)
+        if self.clients:
+            from conformance.clients.live import replay_result
+
+            replay_result(result, cassette, self.clients, live=self.settings.live)
+        return result
 
     def run_all(self) -> list[CassetteResult]:
         return [self.run_cassette(c) for c in self.cassettes]
@@ -239,6 +261,7 @@ class Pipeline:
         report.known_failures = len(exp.known) if exp is not None else 0
         report.snapshots = dict(snapshots or {})
         report.snapshot_dir = snapshot_dir
+        report.clients = [c.name for c in self.clients]
         return report
 
     def write(self, report: RunReport, console: Console) -> list[Path]:

@@ -69,7 +69,10 @@ def finding_impact(check_id: str, pointer: str | None, message: str, rule: str) 
     impact = impact_of_finding(check_id, pointer, message, rule=rule)
     if impact is None:
         return None
-    return FindingImpact(impact.level, tuple(impact.clients), impact.summary, "table")
+    verdicts = {client: "ok" for client in impact.clients_tested}
+    for b in sorted((*impact.breaks, *impact.opt_in_breaks), key=lambda b: b.verdict != "ERR", reverse=True):
+        verdicts[b.client] = b.verdict  # ERR last, so it wins over LOSS
+    return FindingImpact(impact.level, tuple(impact.clients), impact.summary, "table", verdicts)
 
 
 # check id -> (severity under lenient or None, which real client breaks and how)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from conformance.clients._node import NODE_CLIENTS
 from conformance.clients._python import PYTHON_CLIENTS
 from conformance.clients._spec import ClientSpec
+from conformance.exceptions import OptionError
 
 __all__ = ["CLIENTS", "ClientSelectionError", "select_clients"]
 
@@ -18,8 +19,8 @@ def _all() -> dict[str, ClientSpec]:
 CLIENTS: dict[str, ClientSpec] = _all()
 
 
-class ClientSelectionError(ValueError):
-    """An unknown name in a client set: the message lists the valid ones."""
+class ClientSelectionError(OptionError):
+    """An unknown name in a client set (a user error: one line, a usage exit); lists the valid ones."""
 
 
 def select_clients(spec: str | list[str] | None) -> list[ClientSpec]:

@@ -18,7 +18,7 @@ from rich.text import Text
 from conformance.checks import REGISTRY
 from conformance.exchange import Finding, Severity
 from conformance.report.sink import Output
-from conformance.run_report import RunReport
+from conformance.run_report import RunReport, client_summary
 
 __all__ = ["format_finding", "render_report", "write"]
 
@@ -47,6 +47,9 @@ def format_finding(f: Finding, *, repro: bool = True) -> str:
     if f.expected is not None or f.actual is not None:
         lines.append(f"  expected: {_short(f.expected)}")
         lines.append(f"  actual:   {_short(f.actual)}")
+    if f.impact is not None:
+        how = "measured" if f.impact.source == "live" else "lab table"
+        lines.append(f"  impact:   {f.impact.level} ({how}): {f.impact.summary}")
     if repro and f.repro:
         lines.append(f"  repro:    {f.repro}")
     return "\n".join(lines)
@@ -115,6 +118,27 @@ def render_report(
     console.print(Text(summary, style=style))
 
 
+def client_text(name: str, entry: dict[str, Any], limit: int = 3) -> str:
+    """One line per client: ``openai-python.stream: 3 of 61 cassettes fail: a (ERR: …), …``."""
+    if not entry["failed"]:
+        return f"{name}: ok on all {entry['cassettes']} cassettes"
+    shown = ", ".join(f"{x['cassette_id']} ({x['verdict']}: {_short(x['message'], 80)})" for x in entry["failures"][:limit])
+    more = len(entry["failures"]) - limit
+    return f"{name}: {entry['failed']} of {entry['cassettes']} cassettes fail: {shown}" + (f", +{more} more" if more > 0 else "")
+
+
+def client_lines(console: Console, report: RunReport) -> None:
+    """``--clients``: what each selected client did with the target's answers."""
+    summary = client_summary(report.results)
+    console.rule("clients")
+    for name in report.clients:
+        entry = summary.get(name)
+        if entry is None:
+            console.print(Text(f"{name}: skipped (cannot run here, or takes no exchange of this run)", style="dim"), soft_wrap=True)
+            continue
+        console.print(Text(client_text(name, entry), style="bold red" if entry["failed"] else "green"), soft_wrap=True)
+
+
 def write(report: RunReport, out: Output) -> list[Path]:
     """Sink: the report on the console, then the expectations verdict and the snapshot states."""
     console = out.console
@@ -122,6 +146,8 @@ def write(report: RunReport, out: Output) -> list[Path]:
         render_report(
             console, report.results, target=report.target.name, profile=report.profile, load_errors=report.load_errors
         )
+    if report.clients:
+        client_lines(console, report)
     if report.expectations_written:
         console.print(
             f"expectations written: {report.expectations_written} ({report.known_failures} known failures)",
