@@ -307,7 +307,9 @@ def results_for_report(suite: Suite) -> list[CassetteResult]:
         cid = data["cassette"]
         full = _full_result(suite, cid)
         if cid not in by_cassette:
-            by_cassette[cid] = CassetteResult(cid, full.exchanges if full else [], {}, full.error if full else None)
+            by_cassette[cid] = CassetteResult(
+                cid, full.exchanges if full else [], {}, full.error if full else None, full.clients if full else {}
+            )
         outcome = full.outcomes.get(data["check"]) if full else None
         by_cassette[cid].outcomes[data["check"]] = outcome or Outcome(skipped=data["skipped"] or "not run")
     order = {c.id: i for i, c in enumerate(suite.harness.cassettes)}

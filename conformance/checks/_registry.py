@@ -340,7 +340,10 @@ def _run_checks(
                 if len(found) == MAX_FINDINGS_PER_CHECK:
                     rest = 1 + sum(1 for _ in issues)
                     found.append(
-                        Finding(spec.id, severity, f"{label}… and {rest} more like the above", exchange.cassette_id, exchange.turn)
+                        Finding(
+                            spec.id, severity, f"{label}… and {rest} more like the above", exchange.cassette_id, exchange.turn,
+                            impact=found[-1].impact,  # clients
+                        )
                     )
                     break
                 found.append(
