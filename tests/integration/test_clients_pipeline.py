@@ -60,7 +60,7 @@ def test_reference_bridge_is_ok_for_every_python_client_on_every_cassette(
     for cassette in report["cassettes"]:
         for exchange in cassette["exchanges"]:
             verdicts = {v["client"]: v["verdict"] for v in exchange["clients"]}
-            assert set(verdicts) == set(PYTHON)
+            assert verdicts and set(verdicts) <= set(PYTHON)  # each client on the exchanges of its mode
             assert set(verdicts.values()) <= {"ok", "skipped"}, (cassette["id"], exchange["clients"])
     assert f"openai-python.stream: ok on all {summary['openai-python.stream']['cassettes']} cassettes" in text
 
