@@ -134,7 +134,6 @@ def test_check_file_with_clients(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert line.startswith("error: --clients: unknown client 'nosuch'") and line.count("\n") == 1
 
 
-@pytest.mark.slow
 def test_pytest_junit_carries_the_measured_impact(pytester: pytest.Pytester) -> None:
     junit = pytester.path / "junit.xml"
     result = pytester.runpytest(

@@ -105,6 +105,7 @@ def test_an_http_error_is_ok_when_the_client_raises() -> None:
 
 
 @pytest.mark.skipif(importlib.util.find_spec("agents") is None, reason="the clients extra is not installed")
+@pytest.mark.slow
 def test_agents_sdk_needs_the_terminal_event() -> None:
     got = verdicts("no-terminal", "openai-agents")["openai-agents"]
     assert got.verdict == "ERR" and "Model did not produce a final response" in got.message
@@ -137,6 +138,7 @@ def test_the_catalog_has_at_least_30_defects_each_firing_its_check() -> None:
             assert row["check"] in REGISTRY
 
 
+@pytest.mark.slow
 def test_committed_table_is_what_the_lab_measures_for_the_python_clients() -> None:
     """Regenerates the Python clients' columns (`responses-conformance clients lab --clients python`)."""
     table = load_table()

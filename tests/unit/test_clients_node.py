@@ -16,6 +16,7 @@ SAMPLE = ("clean", "no-created", "unknown-type", "no-fc-item-done", "delta-no-it
 NODE = ("openai-node.raw", "openai-node.stream", "ai-sdk-6", "ai-sdk-7", "codex")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("client", NODE)
 def test_node_client_verdicts_match_the_table(client: str) -> None:
     spec = CLIENTS[client]
