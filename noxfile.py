@@ -67,7 +67,8 @@ def clients(session: nox.Session) -> None:
     session.env["RESPONSES_CONFORMANCE_CACHE"] = f"{session.virtualenv.location}/cache"
     session.run("responses-conformance", "clients", "install")
     session.run("responses-conformance", "clients", "list")
-    session.run("pytest", "-q", "-p", "no:cacheprovider", "tests/unit/test_clients.py", "tests/unit/test_clients_node.py", *session.posargs)
+    session.run("pytest", "-q", "-p", "no:cacheprovider", "tests/unit/test_clients.py", "tests/unit/test_clients_node.py",
+                "tests/integration/test_clients_pipeline.py", *session.posargs)
 
 
 @nox.session(name="clients-lab")
