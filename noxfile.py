@@ -10,15 +10,19 @@ nox.options.reuse_existing_virtualenvs = True
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """The fast set (not marked slow), on both cores; exit code 5 (no tests collected) fails."""
-    session.install("-e", ".[test]")
+    """The fast set (not marked slow), on both cores; exit code 5 (no tests collected) fails.
+
+    With the pinned Python clients (the `clients` extra), so the client-impact tests run them."""
+    session.install("-e", ".[test,clients]")
     session.run("pytest", "-n", "2", "-q", "-m", "not slow", *session.posargs)
 
 
 @nox.session(name="tests-full")
 def tests_full(session: nox.Session) -> None:
-    """Every test, slow ones included, on both cores (CI); exit code 5 fails the session."""
-    session.install("-e", ".[test]")
+    """Every test, slow ones included, on both cores (CI); exit code 5 fails the session.
+
+    With the `clients` extra, so the client-impact tests run real clients."""
+    session.install("-e", ".[test,clients]")
     session.run("pytest", "-n", "2", "-q", *session.posargs)
 
 
@@ -61,6 +65,29 @@ def demo(session: nox.Session) -> None:
     """The main job: the suite against the embedded reference bridge, with the report."""
     session.install("-e", ".")
     session.run("responses-conformance", "run", *session.posargs)
+
+
+@nox.session(name="clients")
+def clients(session: nox.Session) -> None:
+    """Node clients (openai-node, AI SDK 6 and 7) and Codex CLI from the project's own files:
+    npm-installs them at the pinned versions into the session's own cache, then checks that
+    each one still does what the committed impact table says (tests/unit/test_clients*.py)."""
+    session.install("-e", ".[test,clients]")
+    session.env["RESPONSES_CONFORMANCE_CACHE"] = f"{session.virtualenv.location}/cache"
+    session.run("responses-conformance", "clients", "install")
+    session.run("responses-conformance", "clients", "list")
+    session.run("pytest", "-q", "-p", "no:cacheprovider", "tests/unit/test_clients.py", "tests/unit/test_clients_node.py",
+                "tests/integration/test_clients_pipeline.py", *session.posargs)
+
+
+@nox.session(name="clients-lab")
+def clients_lab(session: nox.Session) -> None:
+    """Regenerate conformance/clients/impact.json: every defect of the catalog through every
+    client (Python, Node, Codex); commit the result. `-- --clients python` for some only."""
+    session.install("-e", ".[clients]")
+    session.env["RESPONSES_CONFORMANCE_CACHE"] = f"{session.virtualenv.location}/cache"
+    session.run("responses-conformance", "clients", "install")
+    session.run("responses-conformance", "clients", "lab", *(session.posargs or ["--clients", "all"]))
 
 
 @nox.session(name="live-llamacpp")

@@ -13,13 +13,13 @@ module (``_name``) or a private name of another package, and no two modules impo
 (``tests/unit/test_architecture.py`` enforces all three; a package name covers its modules):
 
 1. exceptions, resources, slugs, http_server, schema_cache, _safety, _secrets, _listen
-2. exchange, expectations, _bounds, _crash, _report_safety, _rundir
+2. exchange, expectations, impact, _bounds, _crash, _report_safety, _rundir
 3. sse, cassette, schema, run_report
 4. stream, expected
 5. final_response
 6. checks
 7. problems
-8. driver, upstream, reference
+8. driver, upstream, reference, clients
 9. capture, recorder
 10. options
 11. harness
@@ -56,7 +56,15 @@ if TYPE_CHECKING:
         SecretError,
         UserError,
     )
-    from conformance.exchange import Chunk, Exchange, Finding, Outcome, Severity, TransportError
+    from conformance.exchange import (
+        Chunk,
+        Exchange,
+        Finding,
+        FindingImpact,
+        Outcome,
+        Severity,
+        TransportError,
+    )
     from conformance.expectations import Expectations, Judgement, Verdict
     from conformance.harness import Harness
     from conformance.options import OutputSettings, Settings
@@ -74,6 +82,7 @@ _EXPORTS: dict[str, str] = {
     "Chunk": "conformance.exchange",
     "Exchange": "conformance.exchange",
     "Finding": "conformance.exchange",
+    "FindingImpact": "conformance.exchange",
     "Outcome": "conformance.exchange",
     "Severity": "conformance.exchange",
     "TransportError": "conformance.exchange",
@@ -155,6 +164,7 @@ __all__ = [
     "ExpectationsError",
     "FakeUpstream",
     "Finding",
+    "FindingImpact",
     "FramingIssue",
     "Harness",
     "HarnessError",

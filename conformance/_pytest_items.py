@@ -194,6 +194,11 @@ class CheckItem(pytest.Item):
         if outcome.findings:  # issue 10: the problem ids, so CI can tie a test to a problem
             ids = dict.fromkeys(i for i in map(problem_id_of, outcome.findings) if i)
             self.user_properties.append(("problem", " ".join(ids)))
+        impacts = [f.impact for f in outcome.findings if f.impact is not None]
+        if impacts:  # clients: the worst impact of this check's findings (JUnit <property name="impact">)
+            worst = max(impacts, key=lambda i: ("note", "warning", "error").index(i.level) if i.level in ("note", "warning", "error") else 0)
+            how = "measured" if worst.source == "live" else "lab table"
+            self.user_properties.append(("impact", f"{worst.level} ({how}): {worst.summary}"))
         if outcome.skipped:
             pytest.skip(outcome.skipped)
         where = exp.path if exp is not None else None
@@ -371,7 +376,9 @@ def results_for_report(suite: Suite) -> list[CassetteResult]:
         cid = data["cassette"]
         full = _full_result(suite, cid)
         if cid not in by_cassette:
-            by_cassette[cid] = CassetteResult(cid, full.exchanges if full else [], {}, full.error if full else None)
+            by_cassette[cid] = CassetteResult(
+                cid, full.exchanges if full else [], {}, full.error if full else None, full.clients if full else {}
+            )
         outcome = full.outcomes.get(data["check"]) if full else None
         by_cassette[cid].outcomes[data["check"]] = outcome or Outcome(skipped=data["skipped"] or "not run")
         crashed = full.outcomes.get(HARNESS_ERROR) if full else None

@@ -20,6 +20,7 @@ from rich.text import Text
 from conformance._crash import crash_line
 from conformance.checks import PROFILES, REGISTRY
 from conformance.commands import check as check_command
+from conformance.commands import clients as clients_command
 from conformance.commands import fuzz as fuzz_command
 from conformance.commands import record as record_command
 from conformance.commands import replay as replay_command
@@ -114,6 +115,7 @@ _EXTRA_COMMANDS: list[Callable[[Any], dict[str, Callable[[argparse.Namespace, Co
     report_command.register,
     replay_command.register,  # issue 10: `replay CASSETTE`
     fuzz_command.register,
+    clients_command.register,
 ]
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from conformance._safety import cap_finding_text, cap_value
 
-__all__ = ["PROFILES", "Chunk", "Exchange", "Finding", "Outcome", "Severity", "TransportError"]
+__all__ = ["PROFILES", "Chunk", "Exchange", "Finding", "FindingImpact", "Outcome", "Severity", "TransportError"]
 
 PROFILES = ("openai", "open-responses", "lenient", "strict")
 """The profiles a run can use (see :mod:`conformance.checks._profiles`); here so options need no checks."""
@@ -31,6 +31,27 @@ class Severity(str, enum.Enum):
         return {"error": 3, "warning": 2, "info": 1}[self.value]
 
 
+@dataclass(frozen=True)
+class FindingImpact:
+    """What a finding does to real clients: measured live (``--clients``) or in the lab table."""
+
+    level: str  # error | warning | note
+    clients: tuple[str, ...] = ()  # the clients that break, default configuration first
+    summary: str = ""
+    source: str = "table"  # table (the lab's impact.json) | live (this run's replay)
+    verdicts: dict[str, str] = field(default_factory=dict)  # client -> ERR | LOSS | ok
+
+    def to_json(self) -> dict[str, Any]:
+        return {"level": self.level, "clients": list(self.clients), "summary": self.summary,
+                "source": self.source, "verdicts": dict(self.verdicts)}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> FindingImpact:
+        return cls(str(data.get("level", "note")), tuple(data.get("clients") or ()),
+                   str(data.get("summary", "")), str(data.get("source", "table")),
+                   {str(k): str(v) for k, v in (data.get("verdicts") or {}).items()})
+
+
 @dataclass
 class Finding:
     """One rule broken at one place in one exchange."""
@@ -46,6 +67,7 @@ class Finding:
     expected: Any = None
     actual: Any = None
     repro: str | None = None
+    impact: FindingImpact | None = None
 
     def __post_init__(self) -> None:  # hook (issue 13): a hostile proxy cannot flood any sink
         self.message, self.raw = cap_finding_text(self.message, self.raw)
@@ -64,6 +86,7 @@ class Finding:
             "expected": self.expected,
             "actual": self.actual,
             "repro": self.repro,
+            "impact": self.impact.to_json() if self.impact is not None else None,
         }
 
     @classmethod
@@ -80,6 +103,7 @@ class Finding:
             expected=data.get("expected"),
             actual=data.get("actual"),
             repro=data.get("repro"),
+            impact=FindingImpact.from_json(data["impact"]) if data.get("impact") else None,
         )
 
 

@@ -54,6 +54,7 @@ class Settings:
     stream_only: bool = False
     record_mode: str = "none"
     record_dir: str = "cassettes-recorded"
+    clients: str | None = None  # --clients SET: replay every exchange into these real clients
     limits: Limits = field(default_factory=_limits)
 
 
@@ -156,6 +157,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("--upstream-url", "Base URL of a real Chat Completions upstream to record from (with --record-mode other than none).", metavar="URL"),
     Option("--record-dir", "Where --record-mode writes cassettes (one file per cassette id).", "str", "cassettes-recorded", "DIR"),
     Option("--reference-fault", "Run the embedded reference bridge with this named fault (repeatable; see `responses-conformance faults`).", "list", None, "NAME"),
+    Option("--clients", "Replay every exchange into these real clients (all, python, node, codex, or client names, comma-separated; `responses-conformance clients list`) and report what each did: ok, ERR (it raised) or LOSS (it lost or misreported data); findings get the measured impact. Needs the clients extra (Node clients: `clients install`).", metavar="SET"),
     Option("--connect-timeout", "Seconds to connect to the proxy.", "float", _LIMIT, "SECONDS"),
     Option("--first-byte-timeout", "Seconds until the first response byte.", "float", _LIMIT, "SECONDS"),
     Option("--idle-timeout", "Longest allowed silence inside a stream, in seconds.", "float", _LIMIT, "SECONDS"),
@@ -223,6 +225,7 @@ def settings_from(get: Callable[[Option], Any], env: Mapping[str, str] = os.envi
         stream_only=bool(value("--stream-only")),
         live_max_output_tokens=int(value("--live-max-output-tokens")),
         keep_alive=str(value("--keep-alive")),
+        clients=value("--clients") or None,
         limits=limits,
     )
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.text import Text
@@ -39,6 +40,9 @@ from conformance.report.sink import Output
 from conformance.report.terminal import safe
 from conformance.run_report import CassetteResult, CheckInfo, RunReport, Target, now
 
+if TYPE_CHECKING:
+    from conformance.clients import ClientSpec
+
 __all__ = [
     "Pipeline",
     "build_report",
@@ -47,6 +51,7 @@ __all__ = [
     "first_message",
     "guarded_run",
     "pair_outcomes",
+    "select_clients_of",
     "write_report",
 ]
 
@@ -210,6 +215,18 @@ def check_settings(settings: Settings) -> None:
                 )
         if settings.proxy_url or settings.proxy_cmd:
             raise OptionError("--reference-fault applies to the embedded reference bridge, not to --proxy-url/--proxy-cmd")
+    if settings.clients:
+        select_clients_of(settings.clients)
+
+
+def select_clients_of(spec: str) -> list[ClientSpec]:
+    """``--clients SET`` as client runners; :class:`ClientSelectionError` (a user error) if unknown."""
+    from conformance.clients import ClientSelectionError, select_clients
+
+    try:
+        return select_clients(spec)
+    except ClientSelectionError as exc:
+        raise ClientSelectionError(f"--clients: {exc}") from None
 
 
 class Pipeline:
@@ -228,6 +245,7 @@ class Pipeline:
         if problem is not None:
             raise OptionError(problem)
         check_settings(settings)
+        self.clients: list[ClientSpec] = select_clients_of(settings.clients) if settings.clients else []
         self.expectations: Expectations | None = self.outputs.load_expectations()
         self.harness = Harness(settings)
         self.started_at = now()
@@ -273,7 +291,12 @@ class Pipeline:
         The harness sends each request in :meth:`Harness._exchange`; that is where a turn in
         flight is registered with the fake upstream before its request goes out.
         """
-        return guarded_run(self.harness, cassette)  # hook (issue 13)
+        result = guarded_run(self.harness, cassette)  # hook (issue 13)
+        if self.clients:
+            from conformance.clients.live import replay_result
+
+            replay_result(result, cassette, self.clients, live=self.settings.live)
+        return result
 
     def run_all(self) -> list[CassetteResult]:
         return [self.run_cassette(c) for c in self.cassettes]
@@ -331,6 +354,7 @@ class Pipeline:
         report.known_failures = len(exp.known) if exp is not None else 0
         report.snapshots = dict(snapshots or {})
         report.snapshot_dir = snapshot_dir
+        report.clients = [c.name for c in self.clients]
         return report
 
     def write(self, report: RunReport, console: Console) -> list[Path]:

@@ -30,6 +30,8 @@ __all__ = [
     "CheckInfo",
     "RunReport",
     "Target",
+    "client_summary",
+    "impact_by_check",
     "now",
     "versions",
 ]
@@ -114,6 +116,8 @@ class CassetteResult:
     exchanges: list[Exchange]
     outcomes: dict[str, Outcome]
     error: str | None = None
+    # --clients: exchange index -> each selected client's verdict (ClientVerdict.to_json())
+    clients: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
 
     def findings(self) -> list[Finding]:
         return [f for o in self.outcomes.values() for f in o.findings]
@@ -125,7 +129,7 @@ class CassetteResult:
         return {
             "cassette_id": self.cassette_id,
             "error": self.error,
-            "exchanges": [e.to_json() for e in self.exchanges],
+            "exchanges": [_with_clients(e.to_json(), self.clients.get(i)) for i, e in enumerate(self.exchanges)],
             "outcomes": {
                 cid: {"skipped": o.skipped, "findings": [f.to_json() for f in o.findings]} for cid, o in self.outcomes.items()
             },
@@ -137,6 +141,7 @@ class CassetteResult:
             cassette_id=data["cassette_id"],
             error=data.get("error"),
             exchanges=[Exchange.from_json(e) for e in data["exchanges"]],
+            clients=_clients_of(data["exchanges"]),
             outcomes={
                 cid: Outcome([Finding.from_json(f) for f in o["findings"]], o.get("skipped"))
                 for cid, o in data["outcomes"].items()
@@ -164,6 +169,61 @@ class CheckInfo:
 
 def _failing(outcome: Outcome, fail_on: Severity) -> bool:
     return any(f.severity.rank >= fail_on.rank for f in outcome.findings)
+
+
+def _with_clients(data: dict[str, Any], verdicts: list[dict[str, Any]] | None) -> dict[str, Any]:
+    if verdicts is not None:
+        data["clients"] = verdicts
+    return data
+
+
+def _clients_of(exchanges: Sequence[Mapping[str, Any]]) -> dict[int, list[dict[str, Any]]]:
+    return {i: list(e["clients"]) for i, e in enumerate(exchanges) if e.get("clients") is not None}
+
+
+_WORST = {"ok": 0, "LOSS": 1, "ERR": 2}
+
+
+def client_summary(results: Sequence[CassetteResult]) -> dict[str, dict[str, Any]]:
+    """Per client (``--clients``): cassettes replayed, those where it broke, the first break of each.
+
+    A cassette counts once per client, with its worst verdict over its exchanges.
+    """
+    out: dict[str, dict[str, Any]] = {}
+    for result in results:
+        worst: dict[str, dict[str, Any]] = {}
+        for verdicts in result.clients.values():
+            for v in verdicts:
+                name, verdict = str(v.get("client")), str(v.get("verdict"))
+                if verdict not in _WORST:
+                    continue  # skipped: the client cannot run here or takes no such mode
+                if name not in worst or _WORST[verdict] > _WORST[str(worst[name]["verdict"])]:
+                    worst[name] = v
+        for name, v in worst.items():
+            entry = out.setdefault(name, {"cassettes": 0, "failed": 0, "failures": []})
+            entry["cassettes"] += 1
+            if v["verdict"] != "ok":
+                entry["failed"] += 1
+                entry["failures"].append(
+                    {"cassette_id": result.cassette_id, "verdict": v["verdict"], "message": str(v.get("message", ""))}
+                )
+    return dict(sorted(out.items()))
+
+
+def impact_by_check(report: RunReport) -> dict[str, dict[str, str]]:
+    """``{check_id: {client: "ERR" | "LOSS" | "ok"}}`` over the report's findings, the worst per
+    client: from the live replay where ``--clients`` ran, else from the lab's table. The input
+    problem ranking takes as ``impact=``."""
+    out: dict[str, dict[str, str]] = {}
+    for result in report.results:
+        for finding in result.findings():
+            if finding.impact is None:
+                continue
+            row = out.setdefault(finding.check_id, {})
+            for client, verdict in finding.impact.verdicts.items():
+                if verdict in _WORST and _WORST[verdict] >= _WORST.get(row.get(client, "ok"), 0):
+                    row[client] = verdict
+    return out
 
 
 def _exchange_json(exchange: Exchange) -> dict[str, Any]:
@@ -202,6 +262,7 @@ class RunReport:
     problems: list[dict[str, Any]] | None = None
     # Hook (issue 13): sinks that failed in this run, (name, error); not part of the document.
     sink_errors: list[tuple[str, BaseException]] = field(default_factory=list, compare=False, repr=False)
+    clients: list[str] = field(default_factory=list)  # --clients: the selected clients, by name
 
     def verdict(self, cassette_id: str, check_id: str, outcome: Outcome) -> Verdict:
         return self.verdicts.get((cassette_id, check_id)) or judge(
@@ -261,7 +322,9 @@ class RunReport:
                 {
                     "id": result.cassette_id,
                     "error": result.error,
-                    "exchanges": [_exchange_json(e) for e in result.exchanges],
+                    "exchanges": [
+                        _with_clients(_exchange_json(e), result.clients.get(i)) for i, e in enumerate(result.exchanges)
+                    ],
                     "checks": checks,
                 }
             )
@@ -280,6 +343,7 @@ class RunReport:
             "load_errors": list(self.load_errors),
             "checks": {cid: self.catalog[cid].to_json() for cid in sorted(self.catalog)},
             "cassettes": cassettes,
+            "clients": {"selected": list(self.clients), "summary": client_summary(self.results)} if self.clients else None,
         }
         if self.problems is not None:
             doc["problems"] = self.problems
@@ -296,7 +360,11 @@ class RunReport:
                 verdicts[(c["id"], chk["id"])] = Verdict(chk["outcome"])
                 if chk.get("known_failure_reason") is not None:
                     reasons[(c["id"], chk["id"])] = chk["known_failure_reason"]
-            results.append(CassetteResult(c["id"], [Exchange.from_json(e) for e in c["exchanges"]], outcomes, c.get("error")))
+            results.append(
+                CassetteResult(
+                    c["id"], [Exchange.from_json(e) for e in c["exchanges"]], outcomes, c.get("error"), _clients_of(c["exchanges"])
+                )
+            )
         catalog = {
             cid: CheckInfo(i["group"], i["summary"], tuple(i["classes"]), Severity(i["severity"]) if i["severity"] else None)
             for cid, i in data.get("checks", {}).items()
@@ -316,4 +384,5 @@ class RunReport:
             load_errors=list(data.get("load_errors", [])),
             catalog=catalog,
             problems=data.get("problems"),
+            clients=list((data.get("clients") or {}).get("selected") or []),
         )

@@ -1,6 +1,12 @@
 """Profiles as data: which rules apply, and how severe a finding is, under each profile.
 
-* ``openai``: what OpenAI's API does and its SDKs expect (each check's own ``severity``).
+* ``openai`` (the default): what OpenAI's API does and its SDKs expect. Where the client lab
+  measured a check (``conformance/clients/impact.json``, written by ``responses-conformance
+  clients lab``), its severity comes from that table, per defect kind where the finding's JSON
+  pointer tells which (:func:`default_severity`, :func:`finding_severity`): a tested client in
+  its default configuration raises or loses data → error; only an opt-in mode
+  (``_strict_response_validation``) breaks → warning; no tested client breaks → info (a note).
+  Checks the lab does not cover keep their own ``severity``.
 * ``open-responses``: the Open Responses spec (``shared/specs``): the same rules, plus the
   spec's own (``data: [DONE]`` ends a stream, ``error`` events nest an ``error`` object,
   reasoning text events are ``response.reasoning.*``); checks that exist only for OpenAI's
@@ -16,7 +22,58 @@ prints the table.
 
 from __future__ import annotations
 
-__all__ = ["LENIENT"]
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from conformance.exchange import FindingImpact, Severity
+
+__all__ = ["DEFAULT_PROFILE", "LENIENT", "default_severity", "finding_impact", "finding_severity"]
+
+DEFAULT_PROFILE = "openai"
+_LEVELS = {"error": "error", "warning": "warning", "note": "info"}
+
+
+def default_severity(check_id: str, base: Severity | None) -> Severity | None:
+    """The default profile's severity of a check: the worst impact over the defects the lab
+    wrote for it; ``base`` when the lab has none (or the check is not part of the profile)."""
+    if base is None:
+        return None
+    from conformance.exchange import Severity
+    from conformance.impact import impact_for
+
+    impact = impact_for(check_id)
+    return base if impact is None else Severity(_LEVELS[impact.level])
+
+
+def finding_severity(check_id: str, profile: str, severity: Severity, pointer: str | None, message: str = "") -> Severity:
+    """One finding's severity: under the default profile, the impact of the defect kind its
+    pointer (or message kind) names (a missing ``cache_write_tokens`` is not a missing
+    ``created_at``)."""
+    if profile != DEFAULT_PROFILE:
+        return severity
+    from conformance.exchange import Severity
+    from conformance.impact import finding_key, impact_for
+
+    key = finding_key(pointer, message)
+    if not key:
+        return severity
+    impact = impact_for(check_id, key)
+    return severity if impact is None else Severity(_LEVELS[impact.level])
+
+def finding_impact(check_id: str, pointer: str | None, message: str, rule: str) -> FindingImpact | None:
+    """A finding's impact as the lab measured it (``impact.json``); None for checks it does not
+    cover. A run with ``--clients`` replaces it with what the replay measured."""
+    from conformance.exchange import FindingImpact
+    from conformance.impact import impact_of_finding
+
+    impact = impact_of_finding(check_id, pointer, message, rule=rule)
+    if impact is None:
+        return None
+    verdicts = {client: "ok" for client in impact.clients_tested}
+    for b in sorted((*impact.breaks, *impact.opt_in_breaks), key=lambda b: b.verdict != "ERR", reverse=True):
+        verdicts[b.client] = b.verdict  # ERR last, so it wins over LOSS
+    return FindingImpact(impact.level, tuple(impact.clients), impact.summary, "table", verdicts)
+
 
 # check id -> (severity under lenient or None, which real client breaks and how)
 LENIENT: dict[str, tuple[str | None, str]] = {

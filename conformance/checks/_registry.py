@@ -20,7 +20,7 @@ from functools import cached_property
 from typing import Any
 
 from conformance.cassette import Cassette, Interaction, Turn
-from conformance.checks._profiles import LENIENT
+from conformance.checks._profiles import LENIENT, default_severity, finding_impact, finding_severity
 from conformance.exchange import PROFILES, Exchange, Finding, Outcome, Severity
 from conformance.expected import Expected, expect
 from conformance.final_response import response_of
@@ -120,6 +120,7 @@ def check(
             if name not in PROFILES:
                 raise ValueError(f"{check_id}: unknown profile {name!r}")
             severities[name] = Severity(value) if value else None
+        severities["openai"] = default_severity(check_id, severities["openai"])  # clients: measured impact
         if check_id in LENIENT:
             lenient = LENIENT[check_id][0]
             severities["lenient"] = Severity(lenient) if lenient else None
@@ -353,7 +354,7 @@ def _run_checks(
                 found.append(
                     Finding(
                         check_id=spec.id,
-                        severity=severity,
+                        severity=finding_severity(spec.id, profile, severity, issue.pointer, issue.message),  # clients
                         message=label + issue.message,
                         cassette_id=exchange.cassette_id,
                         turn=exchange.turn,
@@ -363,6 +364,7 @@ def _run_checks(
                         expected=issue.expected,
                         actual=issue.actual,
                         repro=repro,
+                        impact=finding_impact(spec.id, issue.pointer, issue.message, spec.summary),  # clients
                     )
                 )
         except Skip as skip:

@@ -13,13 +13,8 @@ from conformance.schema import SchemaViolation, load_schemas
 
 
 def _area(pointer: str) -> str:
-    if pointer.startswith("/response"):
-        return "response"
-    if pointer.startswith("/item"):
-        return "item"
-    if pointer.startswith("/part"):
-        return "part"
-    return "event"
+    head = pointer.split("/", 2)[1] if pointer.count("/") else ""  # `/item_id` is the event's, not the item's
+    return head if head in ("response", "item", "part") else "event"
 
 
 class _Violations:

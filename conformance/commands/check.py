@@ -25,9 +25,10 @@ from conformance.cassette import (
     request_match_key,
     scan_cassette_files,
 )
+from conformance.exceptions import UserError
 from conformance.exchange import PROFILES, Severity
 from conformance.options import OutputSettings
-from conformance.pipeline import build_report, exit_code, write_report
+from conformance.pipeline import build_report, exit_code, select_clients_of, write_report
 from conformance.recorder import Redactor, SecretError, write_json_safely
 from conformance.report.sink import Output
 from conformance.report.terminal import safe
@@ -55,6 +56,7 @@ def register(sub: Any) -> dict[str, Callable[[argparse.Namespace, Console], int]
     c.add_argument("--checks", action="append", metavar="IDS", help="only these checks (ids, groups, prefixes with *)")
     c.add_argument("--exclude-checks", action="append", metavar="IDS", help="skip these checks")
     c.add_argument("--fail-on", choices=("error", "warning"), default="error", help="lowest severity that fails (exit 1)")
+    c.add_argument("--clients", metavar="SET", help="also replay the exchange into these real clients (all, python, node, codex, names)")
     c.add_argument("--json", metavar="OUT", help="also write the result (exchange, outcomes) as JSON to OUT")
 
     one = sub.add_parser("cassette", help="make a cassette: `cassette from-capture FILE…`")
@@ -90,13 +92,24 @@ def _check(args: argparse.Namespace, console: Console) -> int:
         capture = load_capture(args.file)
     except CaptureError as exc:
         return _error(console, str(exc))
+    clients = []
+    if args.clients:
+        try:
+            clients = select_clients_of(args.clients)
+        except UserError as exc:
+            return _error(console, str(exc))
     result = check_capture(capture, profile=args.profile, select=_split(args.checks), exclude=_split(args.exclude_checks))
+    if clients:
+        from conformance.clients.live import replay_result
+
+        replay_result(result, None, clients)
     what = {"capture": "capture", "exchange": "saved exchange", "sse": "saved stream"}[capture.kind]
     legs = " (both legs)" if capture.upstream else ""
     threshold = Severity(args.fail_on)
     report = build_report(
         [result], target=Target(f"{what} {args.file}{legs}"), profile=args.profile, fail_on=threshold, runner="check"
     )
+    report.clients = [c.name for c in clients]
     write_report(report, Output(console, OutputSettings(fail_on=threshold)))
     skipped: dict[str, list[str]] = {}
     for cid, outcome in sorted(result.outcomes.items()):

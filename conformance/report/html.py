@@ -23,7 +23,7 @@ from conformance._safety import atomic_write
 from conformance.exchange import Chunk, Finding
 from conformance.report.problems_html import PROBLEMS_CSS, grid_html, problems_html
 from conformance.report.sink import Output
-from conformance.report.terminal import format_finding
+from conformance.report.terminal import client_text, format_finding
 from conformance.run_report import RunReport
 
 __all__ = ["render_html", "write", "write_html"]
@@ -113,6 +113,17 @@ def render_html(report: Mapping[str, Any]) -> str:
     out.append("<h2>Summary</h2>")
     out.append(grid_html(report))
 
+    clients = report.get("clients")
+    if clients:
+        out.append("<h2>Clients</h2><ul>")
+        summary_of = clients.get("summary") or {}
+        for name in clients.get("selected") or []:
+            entry = summary_of.get(name)
+            text = client_text(name, entry) if entry else f"{name}: skipped"
+            cls = "bad" if entry and entry["failed"] else "ok"
+            out.append(f'<li class="{cls}" data-client="{_esc(name)}">{_esc(text)}</li>')
+        out.append("</ul>")
+
     out.append("<h2>Findings</h2>")
     n = 0
     for cassette in report["cassettes"]:
@@ -137,6 +148,7 @@ def render_html(report: Mapping[str, Any]) -> str:
                 "data-turn": f.turn,
                 "data-event-index": "" if f.event_index is None else f.event_index,
                 "data-pointer": f.pointer or "",
+                "data-impact": f.impact.level if f.impact is not None else "",
             }
             attr_text = " ".join(f'{k}="{_esc(v)}"' for k, v in attrs.items())
             out.append(f"<div {attr_text}>{badge}<pre>{_esc(format_finding(f))}</pre></div>")

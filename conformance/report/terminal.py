@@ -20,6 +20,7 @@ from conformance._safety import terminal_text
 from conformance._secrets import redact_text
 from conformance.checks import REGISTRY
 from conformance.exchange import Finding, Severity
+from conformance.run_report import RunReport, client_summary
 
 __all__ = ["format_finding", "render_report", "safe"]
 
@@ -48,6 +49,9 @@ def format_finding(f: Finding, *, repro: bool = True) -> str:
     if f.expected is not None or f.actual is not None:
         lines.append(f"  expected: {_short(f.expected)}")
         lines.append(f"  actual:   {_short(f.actual)}")
+    if f.impact is not None:
+        how = "measured" if f.impact.source == "live" else "lab table"
+        lines.append(f"  impact:   {f.impact.level} ({how}): {f.impact.summary}")
     if repro and f.repro:
         lines.append(f"  repro:    {f.repro}")
     return safe("\n".join(lines))
@@ -119,4 +123,25 @@ def render_report(
     )
     style = "bold red" if totals[Severity.ERROR] or load_errors else "bold green"
     console.print(Text(summary, style=style))
+
+
+def client_text(name: str, entry: dict[str, Any], limit: int = 3) -> str:
+    """One line per client: ``openai-python.stream: 3 of 61 cassettes fail: a (ERR: …), …``."""
+    if not entry["failed"]:
+        return f"{name}: ok on all {entry['cassettes']} cassettes"
+    shown = ", ".join(f"{x['cassette_id']} ({x['verdict']}: {_short(x['message'], 80)})" for x in entry["failures"][:limit])
+    more = len(entry["failures"]) - limit
+    return f"{name}: {entry['failed']} of {entry['cassettes']} cassettes fail: {shown}" + (f", +{more} more" if more > 0 else "")
+
+
+def client_lines(console: Console, report: RunReport) -> None:
+    """``--clients``: what each selected client did with the target's answers."""
+    summary = client_summary(report.results)
+    console.rule("clients")
+    for name in report.clients:
+        entry = summary.get(name)
+        if entry is None:
+            console.print(Text(f"{name}: skipped (cannot run here, or takes no exchange of this run)", style="dim"), soft_wrap=True)
+            continue
+        console.print(Text(client_text(name, entry), style="bold red" if entry["failed"] else "green"), soft_wrap=True)
 

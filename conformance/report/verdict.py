@@ -37,8 +37,8 @@ from conformance.problems import (
 )
 from conformance.report.grid import render_grid
 from conformance.report.sink import Output
-from conformance.report.terminal import safe
-from conformance.run_report import RunReport
+from conformance.report.terminal import client_lines, safe
+from conformance.run_report import RunReport, impact_by_check
 
 __all__ = ["gate_line", "render_verdict", "repro_dir", "repro_lines", "write", "write_repro_body"]
 
@@ -281,10 +281,13 @@ def write(report: RunReport, out: Output) -> list[Path]:
     temporary directory, made only when there is a problem to reproduce)."""
     console = out.console
     if report.results or report.load_errors:
-        problems = problems_of_run(report)
+        impact = impact_by_check(report)
+        problems = problems_of_run(report, impact=impact)
         o = out.options
         directory = repro_dir(o.report_json or o.report_html) if problems and report.runner != "check" else None
-        render_verdict(console, report.to_json(), repro_dir=directory, grid=o.grid, problems=problems)
+        render_verdict(console, report.to_json(), impact=impact, repro_dir=directory, grid=o.grid, problems=problems)
+    if report.clients:
+        client_lines(console, report)
     if report.expectations_written:
         console.print(
             f"expectations written: {report.expectations_written} ({report.known_failures} known failures)",

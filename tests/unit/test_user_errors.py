@@ -42,6 +42,7 @@ def _mistakes(tmp_path: Path, busy: int) -> dict[str, tuple[list[str], str]]:
         ),
         "missing expectation file": (["--expectations", str(tmp_path / "e.json")], "does not exist"),
         "busy upstream port": (["--upstream-port", str(busy)], f"cannot start the fake upstream on 127.0.0.1:{busy}"),
+        "unknown client": (["--clients", "python,pythn"], "--clients: unknown client 'pythn'; choose from: all, python"),
     }
 
 
