@@ -139,7 +139,7 @@ _BACKTICK = re.compile(r"`[^`]*`")
 _LITERAL = re.compile(r"\{[^{}]*\}|\[[^\[\]]*['\"][^\[\]]*\]")
 _NUMBER = re.compile(r"(?<![\w<])-?\d+(?:\.\d+)?(?![\w>])")
 _STATUS = re.compile(r"(?:HTTP |where )([1-5]\d\d)\b|\b([1-5]\d\d)(?= is right)")
-_CUT = ("; body:", "; closest:", " closest:")
+_CUT = ("; body:", "; closest:", " closest:", " (and ")  # " (and N more like it)": the fold count
 _TOKEN = re.compile(r"^[A-Za-z_][\w.\-/]{0,31}$")
 
 

@@ -141,7 +141,7 @@ _DEFECTS: tuple[Defect, ...] = (
            _m(lambda e: e[-1].update(response={"id": "resp_1"}))),
     Defect("usage-no-total", "schema.response", "usage without total_tokens",
            _m(lambda e: e[-1]["response"]["usage"].pop("total_tokens"))),
-    Defect("usage-no-cache-write", "schema.response", "usage.input_tokens_details without cache_write_tokens",
+    Defect("usage-no-cache-write", "schema.usage_details", "usage.input_tokens_details without cache_write_tokens",
            _m(_drop_usage_detail)),
     Defect("item-no-status", "schema.item", "output items without status",
            _m(lambda e: [ev["item"].pop("status") for ev in e if ev["type"].startswith("response.output_item.")] and e)),

@@ -777,10 +777,10 @@ _fault("Q2-history-dropped", {"translation.messages"},
 _fault("Q2-tool-result-dropped", {"translation.tool_history"},
        "Leaves the most recent tool result out of the history it sends upstream.",
        request=_drop_last_tool_result)
-_fault("Q3-400-on-string-input", {"request.valid_input_accepted", "http.status_ok", "upstream.matched"},
+_fault("Q3-400-on-string-input", {"request.valid_input_accepted", "http.status_ok", "upstream.called"},
        "Refuses `input` given as a string.",
        responses_request=_refuse(lambda b: "input" if isinstance(b.get("input"), str) else None))
-_fault("Q4-400-on-metadata", {"request.valid_input_accepted", "http.status_ok", "upstream.matched"},
+_fault("Q4-400-on-metadata", {"request.valid_input_accepted", "http.status_ok", "upstream.called"},
        "Refuses requests that carry `metadata` (Cursor: Unsupported parameter: metadata).",
        responses_request=_refuse(lambda b: "metadata" if "metadata" in b else None))
 _fault("Q4-tool-choice-dropped", {"translation.tool_choice"},
@@ -798,12 +798,12 @@ _fault("Q7-previous-response-id-ignored", {"translation.previous_response_id"},
        responses_request=_pop("previous_response_id"))
 _fault("Q7-refusal-without-param", {"translation.previous_response_id"},
        "Refuses previous_response_id with a 400 whose error.param is null.", error_body=_no_param)
-_fault("T5-400-on-custom-tool", {"request.valid_input_accepted", "http.status_ok", "upstream.matched"},
+_fault("T5-400-on-custom-tool", {"request.valid_input_accepted", "http.status_ok", "upstream.called"},
        "Refuses requests with a custom tool (LM Studio: Invalid discriminator value).",
        responses_request=_refuse(_custom_tool))
 _fault("T5-builtin-tool-forwarded", {"translation.tools"},
        "Forwards a web_search tool upstream as it is.", request=_forward_builtin_tools)
-_fault("RS2-400-on-null-reasoning-content", {"request.valid_input_accepted", "http.status_ok", "upstream.matched"},
+_fault("RS2-400-on-null-reasoning-content", {"request.valid_input_accepted", "http.status_ok", "upstream.called"},
        "Refuses replayed reasoning items whose content is null.",
        responses_request=_refuse(_null_reasoning_content))
 _fault("RS2-reasoning-history-dropped", {"translation.reasoning_history"},

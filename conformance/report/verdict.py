@@ -233,7 +233,7 @@ def render_verdict(
     for n, p in enumerate(shown, 1):
         console.rule(Text(f"{n}. {p.check_id} {p.id}", style=_STYLE[p.severity]), align="left", style="dim")
         say(p.reason, _STYLE[p.severity])
-        say(f"breaks: {p.breaks}")
+        say(p.breaks if p.breaks.startswith("breaks ") else f"breaks: {p.breaks}")
         if p.values:
             more = f" … ({len(p.values)} values)" if len(p.values) > 5 else ""
             say("varies: " + ", ".join(repr(v) for v in p.values[:5]) + more, "dim")

@@ -109,7 +109,8 @@ def test_without_clients_a_finding_carries_the_lab_tables_impact(
         if f["check_id"] == "items.event_targets_open_item"
     ]
     assert impacts and all(i["source"] == "table" and i["level"] in ("error", "warning", "note") for i in impacts)
-    assert "(lab table):" in text
+    # the verdict names the clients the lab table says break on this defect
+    assert "clients that break: " in text and "openai-python.stream (ERR)" in " ".join(text.split())
 
 
 def test_check_file_with_clients(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -171,7 +171,7 @@ def test_a_valid_stream_lacking_only_cache_write_tokens_gives_no_error() -> None
     findings = [f for o in results.values() for f in o.findings]
     assert findings, "the schema check still notes the missing field"
     assert {f.severity for f in findings} == {Severity.WARNING}
-    assert {f.check_id for f in findings} == {"schema.response"}
+    assert {f.check_id for f in findings} == {"schema.usage_details"}
     strict = run_checks(_exchange(encode(events)), profile="strict")
     assert {f.severity for o in strict.values() for f in o.findings} == {Severity.ERROR}
 
@@ -184,7 +184,7 @@ def test_severity_follows_the_clients_that_break() -> None:
     assert note is not None and note.level == "note" and note.summary.startswith("no tested client breaks on this")
     assert REGISTRY["seq.monotonic"].severity("openai") is Severity.INFO
     assert REGISTRY["seq.monotonic"].severity("strict") is Severity.ERROR
-    cache = impact_for("schema.response", "/response/usage/input_tokens_details/cache_write_tokens")
+    cache = impact_for("schema.usage_details", "/response/usage/input_tokens_details/cache_write_tokens")
     assert cache is not None and cache.level == "warning" and "_strict_response_validation" in cache.summary
 
 
