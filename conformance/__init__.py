@@ -12,7 +12,7 @@ Layers, lowest first. A module imports only from its own layer or below, never f
 module (``_name``) or a private name of another package, and no two modules import each other
 (``tests/unit/test_architecture.py`` enforces all three; a package name covers its modules):
 
-1. exceptions, resources, slugs, http_server, schema_cache
+1. exceptions, resources, slugs, http_server, schema_cache, bug_classes
 2. exchange, expectations
 3. sse, cassette, schema, run_report
 4. stream, expected

@@ -17,9 +17,11 @@ from rich.table import Table
 
 from conformance.checks import PROFILES, REGISTRY
 from conformance.commands import check as check_command
+from conformance.commands import classes as classes_command
 from conformance.commands import record as record_command
 from conformance.commands import replay as replay_command
 from conformance.commands import report as report_command
+from conformance.commands import serve_upstream as serve_upstream_command
 from conformance.exceptions import UserError
 from conformance.options import OPTIONS, Option, output_settings_from, settings_from
 
@@ -108,7 +110,21 @@ _EXTRA_COMMANDS: list[Callable[[Any], dict[str, Callable[[argparse.Namespace, Co
     check_command.register,
     report_command.register,
     replay_command.register,  # issue 10: `replay CASSETTE`
+    serve_upstream_command.register,  # issue 11: `serve-upstream [CASSETTE…]`
+    classes_command.register,  # issue 11: `classes [ID]`
 ]
+
+
+def _version_line() -> str:
+    """The installed distribution's version (the package's own when not installed)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from conformance.run_report import VERSION
+
+    try:
+        return f"responses-conformance {version('responses-conformance')}"
+    except PackageNotFoundError:
+        return f"responses-conformance {VERSION}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -116,7 +132,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="responses-conformance",
         description="Check an OpenAI Responses API server or proxy against recorded upstream traffic.",
     )
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument("-V", "--version", action="version", version=_version_line())  # issue 11
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     run = sub.add_parser("run", help="run the suite and print the report (default target: the embedded reference bridge)")
     _add_options(run)
     checks = sub.add_parser("checks", help="list every check with its severity per profile and its doc")
