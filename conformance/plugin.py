@@ -150,3 +150,34 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     suite = _suite(config)
     if suite is not None and not hasattr(config, "workerinput"):
         suite.stop()
+
+
+# -- fixtures for a proxy's own tests (issue 11); the logic is in conformance.fixtures -----------
+@pytest.fixture(scope="session")
+def conformance_upstream_server(pytestconfig: pytest.Config) -> Any:
+    """The session's fake upstream on 127.0.0.1 (started on first use, stopped at the end)."""
+    from conformance.fixtures import UpstreamFixture
+    from conformance.upstream import FakeUpstream
+
+    dirs = _getter(pytestconfig)(_option("--cassettes"))
+    upstream = FakeUpstream().start()
+    try:
+        yield UpstreamFixture(upstream, dirs)
+    finally:
+        upstream.stop()
+
+
+@pytest.fixture
+def conformance_upstream(conformance_upstream_server: Any) -> Any:
+    """The fake upstream, emptied for this test: ``.url``, ``.play(cassette)``, ``.requests``."""
+    conformance_upstream_server.reset()
+    return conformance_upstream_server
+
+
+@pytest.fixture
+def conformance_check() -> Any:
+    """``conformance_check(response_or_bytes, cassette=..., upstream=...)``: the findings and
+    problems of a proxy's answer (see :func:`conformance.fixtures.check_stream`)."""
+    from conformance.fixtures import check_stream
+
+    return check_stream
