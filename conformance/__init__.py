@@ -24,7 +24,7 @@ module (``_name``) or a private name of another package, and no two modules impo
 10. options
 11. harness
 12. report, snapshots
-13. pipeline
+13. pipeline, setup_check
 14. _pytest_items, commands, fixtures
 15. cli, plugin
 

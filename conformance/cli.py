@@ -58,8 +58,13 @@ def _run(args: argparse.Namespace, console: Console) -> int:
         return _error(console, str(exc))
     try:
         pipeline.start()
+        # issue 11: the fake upstream's URL first; a proxy that never calls it is one setup error
+        from conformance.setup_check import announce_upstream, probe
+
+        probed = probe(pipeline)  # its error line names the upstream URL itself
+        announce_upstream(pipeline)
         # issue 10: progress on stderr; the verdict is the terminal sink (report.SINKS)
-        results = [pipeline.run_cassette(c) for c in track(pipeline.cassettes, lambda c: c.id)]
+        results = [probed.get(c.id) or pipeline.run_cassette(c) for c in track(pipeline.cassettes, lambda c: c.id)]
     except UserError as exc:
         return _error(console, str(exc))
     finally:
