@@ -25,7 +25,7 @@ module (``_name``) or a private name of another package, and no two modules impo
 11. harness
 12. report, snapshots
 13. pipeline, setup_check
-14. _pytest_items, commands, fixtures
+14. _pytest_items, commands, fixtures, asgi
 15. cli, plugin
 
 The fake upstream (8) knows cassettes and what the upstream said (:mod:`conformance.expected`),

@@ -53,6 +53,11 @@ def _getter(config: pytest.Config) -> Any:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "conformance: a generated Responses conformance check")
+    config.addinivalue_line(
+        "markers",
+        "conformance_asgi(app, cassettes=[...], profile='openai'): run these cassettes against an "
+        "in-process ASGI app (or app factory taking the upstream URL); fails on findings",
+    )
     get = _getter(config)
     # Active with a target (or --conformance) from the command line or the ini file, or with any
     # other of its options on the command line: `pytest --conformance-cassettes DIR` must run them.
@@ -181,3 +186,35 @@ def conformance_check() -> Any:
     from conformance.fixtures import check_stream
 
     return check_stream
+
+
+_ASGI = pytest.StashKey["Any"]()
+
+
+def _asgi_results(item: pytest.Item) -> Any:
+    """Run the item's ``conformance_asgi`` marker once (conformance.asgi); its results."""
+    if _ASGI not in item.stash:
+        from conformance.asgi import run_asgi
+
+        marker = item.get_closest_marker("conformance_asgi")
+        if marker is None or not marker.args or "cassettes" not in marker.kwargs:
+            pytest.fail("conformance_asgi needs an app and cassettes=[...]", pytrace=False)
+        item.stash[_ASGI] = run_asgi(*marker.args, **marker.kwargs)
+    return item.stash[_ASGI]
+
+
+@pytest.fixture
+def conformance_asgi_results(request: pytest.FixtureRequest) -> Any:
+    """{cassette id: findings and problems} of the test's ``conformance_asgi`` marker; a test
+    that takes this fixture makes its own assertions (the marker then does not fail it)."""
+    return _asgi_results(request.node)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_call(item: pytest.Item) -> None:
+    if item.get_closest_marker("conformance_asgi") is None or "conformance_asgi_results" in getattr(item, "fixturenames", ()):
+        return
+    failing = {cid: r for cid, r in _asgi_results(item).items() if not r.ok}
+    if failing:
+        lines = [f"{cid}: {f.check_id}: {f.message}" for cid, r in failing.items() for f in r.failing()]
+        pytest.fail("conformance findings:\n" + "\n".join(lines[:50]), pytrace=False)

@@ -41,3 +41,16 @@ def test_raw_bytes_can_be_checked_too(conformance_check: Any) -> None:
     raw = b'data: {"type":"response.output_text.delta","sequence_number":0,"item_id":"m","output_index":0,"content_index":0,"delta":"hi"}\n\n'
     result = conformance_check(raw)
     assert not result.ok and "lifecycle.terminal_present" in result.check_ids
+
+
+# The whole cassette, no port for the proxy: the marker sends each turn's request to the app
+# in-process (httpx's ASGI transport) and fails the test on any finding at error severity.
+@pytest.mark.conformance_asgi(create_app, cassettes=["openai-long-text", "openai-length-max-output-tokens"])
+def test_cassettes_in_process() -> None:
+    pass
+
+
+@pytest.mark.conformance_asgi(lambda url: create_app(url, bug="no-terminal"), cassettes=["openai-long-text"])
+def test_the_marker_names_what_breaks(conformance_asgi_results: Any) -> None:
+    result = conformance_asgi_results["openai-long-text"]
+    assert not result.ok and result.problems[0].check_id == "lifecycle.terminal_present"

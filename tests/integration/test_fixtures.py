@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from conformance.cassette import CassetteError
+from conformance.asgi import is_factory
 from conformance.fixtures import UpstreamFixture, check_stream, resolve_cassette
 from conformance.resources import cassettes_dir
 from conformance.upstream import FakeUpstream
@@ -81,4 +82,42 @@ def test_the_fastapi_example_passes_as_ci_runs_it() -> None:
         cwd=ROOT, capture_output=True, text=True, timeout=300,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
-    assert "4 passed" in proc.stdout
+    assert "6 passed" in proc.stdout
+
+
+def test_is_factory() -> None:
+    async def app(scope: object, receive: object, send: object) -> None: ...
+
+    def factory(upstream_url: str | None = None, *, bug: str | None = None) -> object:
+        return app
+
+    assert is_factory(factory) and is_factory(lambda url: app)
+    assert not is_factory(app) and not is_factory(3)
+
+
+@pytest.mark.slow
+def test_the_asgi_marker_fails_a_broken_app_and_names_the_check(pytester: pytest.Pytester) -> None:
+    """A raw ASGI app that answers with a created event only, and never calls the upstream."""
+    pytester.makepyfile(
+        """
+        import pytest
+
+        async def app(scope, receive, send):
+            await send({"type": "http.response.start", "status": 200,
+                        "headers": [(b"content-type", b"text/event-stream")]})
+            await send({"type": "http.response.body",
+                        "body": b'data: {"type":"response.created","sequence_number":0}\\n\\n'})
+
+        @pytest.mark.conformance_asgi(app, cassettes=["openai-long-text"])
+        def test_marker():
+            pass
+
+        @pytest.mark.conformance_asgi(app, profile="openai")
+        def test_no_cassettes():
+            pass
+        """
+    )
+    result = pytester.runpytest_subprocess("-q", "-p", "no:cacheprovider")
+    result.assert_outcomes(failed=2)
+    result.stdout.fnmatch_lines(["*conformance findings:*", "*openai-long-text: lifecycle.terminal_present: *"])
+    result.stdout.fnmatch_lines(["*conformance_asgi needs an app and cassettes=*"])
