@@ -10,8 +10,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conformance.cassette import CassetteError
 from conformance.asgi import is_factory
+from conformance.cassette import CassetteError
 from conformance.fixtures import UpstreamFixture, check_stream, resolve_cassette
 from conformance.resources import cassettes_dir
 from conformance.upstream import FakeUpstream
