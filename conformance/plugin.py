@@ -103,6 +103,11 @@ def pytest_sessionstart(session: pytest.Session) -> None:
             suite.load_only()
         else:
             suite.start_servers()
+            # issue 11: say where the proxy's OpenAI base URL must point
+            from conformance.setup_check import announce_upstream
+
+            reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+            announce_upstream(suite.pipeline, reporter.write_line if reporter is not None else None)
     except UserError as exc:
         suite.stop()
         pytest.exit(f"responses-conformance: {exc}", returncode=pytest.ExitCode.USAGE_ERROR)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,22 +35,27 @@ def upstream_file(report_json: str | None) -> Path | None:
     return path.with_name(path.stem + ".upstream.json")
 
 
-def announce_upstream(pipeline: Any, stream: Any = None) -> str | None:
-    """Print the fake upstream's URL and port (stderr by default) and write them beside the JSON
-    report; returns the URL, or None when this run has no fake upstream (live, recording)."""
+def announce_upstream(pipeline: Any, say: Callable[[str], None] | None = None) -> str | None:
+    """Say the fake upstream's URL and port (``say``: a line printer, stderr by default) and write
+    them beside the JSON report; returns the URL, or None when this run has no fake upstream."""
     upstream = pipeline.harness.upstream
     if upstream is None:
         return None
-    out = stream if stream is not None else sys.stderr
-    print(f"fake upstream: {upstream.url} (port {upstream.port}); the proxy's OpenAI base URL must be this", file=out, flush=True)
+    if say is None:
+        say = _stderr
+    say(f"fake upstream: {upstream.url} (port {upstream.port}); the proxy's OpenAI base URL must be this")
     target = upstream_file(getattr(pipeline.outputs, "report_json", None))
     if target is not None:
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(json.dumps({"url": upstream.url, "port": upstream.port}) + "\n", "utf-8")
         except OSError as exc:
-            print(f"warning: cannot write {target}: {exc.strerror or exc}", file=out, flush=True)
+            say(f"warning: cannot write {target}: {exc.strerror or exc}")
     return str(upstream.url)
+
+
+def _stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
 
 
 def probe_cassette(cassettes: list[Cassette]) -> Cassette | None:

@@ -82,3 +82,10 @@ def test_a_proxy_whose_upstream_is_dead_says_what_it_answered() -> None:
         bridge.stop()
     assert proc.returncode == 2
     assert proc.stdout.startswith("error: setup: the proxy at") and "it answered: HTTP " in proc.stdout
+
+
+@pytest.mark.slow
+def test_pytest_prints_the_upstream_too(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest_subprocess("--conformance-cassettes", TOOL, "-p", "no:cacheprovider", "-q")
+    assert result.ret == 0
+    result.stdout.fnmatch_lines(["fake upstream: http://127.0.0.1:*/v1 (port *); the proxy's OpenAI base URL must be this"])
