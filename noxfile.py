@@ -36,7 +36,7 @@ def hostile(session: nox.Session) -> None:
 @nox.session
 def lint(session: nox.Session) -> None:
     session.install("ruff")
-    session.run("ruff", "check", "conformance", "tests", "benchmarks", "noxfile.py")
+    session.run("ruff", "check", "conformance", "tests", "benchmarks", "noxfile.py", "examples")
 
 
 @nox.session

@@ -12,7 +12,7 @@ Layers, lowest first. A module imports only from its own layer or below, never f
 module (``_name``) or a private name of another package, and no two modules import each other
 (``tests/unit/test_architecture.py`` enforces all three; a package name covers its modules):
 
-1. exceptions, resources, slugs, http_server, schema_cache, _safety, _secrets, _listen
+1. exceptions, resources, slugs, http_server, schema_cache, _safety, _secrets, _listen, bug_classes
 2. exchange, expectations, impact, _bounds, _crash, _report_safety, _rundir
 3. sse, cassette, schema, run_report
 4. stream, expected
@@ -24,8 +24,8 @@ module (``_name``) or a private name of another package, and no two modules impo
 10. options
 11. harness
 12. report, snapshots, fuzz
-13. pipeline
-14. _pytest_items, commands
+13. pipeline, setup_check
+14. _pytest_items, commands, fixtures, asgi
 15. cli, plugin
 
 The fake upstream (8) knows cassettes and what the upstream said (:mod:`conformance.expected`),

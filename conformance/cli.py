@@ -20,11 +20,13 @@ from rich.text import Text
 from conformance._crash import crash_line
 from conformance.checks import PROFILES, REGISTRY
 from conformance.commands import check as check_command
+from conformance.commands import classes as classes_command
 from conformance.commands import clients as clients_command
 from conformance.commands import fuzz as fuzz_command
 from conformance.commands import record as record_command
 from conformance.commands import replay as replay_command
 from conformance.commands import report as report_command
+from conformance.commands import serve_upstream as serve_upstream_command
 from conformance.exceptions import UserError
 from conformance.options import OPTIONS, Option, output_settings_from, settings_from
 from conformance.report.terminal import safe
@@ -62,8 +64,13 @@ def _run(args: argparse.Namespace, console: Console) -> int:
         return _error(console, str(exc))
     try:
         pipeline.start()
+        # issue 11: the fake upstream's URL first; a proxy that never calls it is one setup error
+        from conformance.setup_check import announce_upstream, probe
+
+        probed = probe(pipeline)  # its error line names the upstream URL itself
+        announce_upstream(pipeline)
         # issue 10: progress on stderr; the verdict is the terminal sink (report.SINKS)
-        results = [pipeline.run_cassette(c) for c in track(pipeline.cassettes, lambda c: c.id)]
+        results = [probed.get(c.id) or pipeline.run_cassette(c) for c in track(pipeline.cassettes, lambda c: c.id)]
     except UserError as exc:
         return _error(console, str(exc))
     finally:
@@ -116,7 +123,21 @@ _EXTRA_COMMANDS: list[Callable[[Any], dict[str, Callable[[argparse.Namespace, Co
     replay_command.register,  # issue 10: `replay CASSETTE`
     fuzz_command.register,
     clients_command.register,
+    serve_upstream_command.register,  # issue 11: `serve-upstream [CASSETTE…]`
+    classes_command.register,  # issue 11: `classes [ID]`
 ]
+
+
+def _version_line() -> str:
+    """The installed distribution's version (the package's own when not installed)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from conformance.run_report import VERSION
+
+    try:
+        return f"responses-conformance {version('responses-conformance')}"
+    except PackageNotFoundError:
+        return f"responses-conformance {VERSION}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -124,7 +145,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="responses-conformance",
         description="Check an OpenAI Responses API server or proxy against recorded upstream traffic.",
     )
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument("-V", "--version", action="version", version=_version_line())  # issue 11
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     run = sub.add_parser("run", help="run the suite and print the report (default target: the embedded reference bridge)")
     _add_options(run)
     checks = sub.add_parser("checks", help="list every check with its severity per profile and its doc")

@@ -11,7 +11,8 @@
     │   ├── ReportError               a file is not a report this version reads
     │   ├── SecretError               a recording still holds a key-shaped value; nothing written
     │   └── HarnessError              the run cannot happen (proxy unreachable, proxy command died,
-    │                                 or a harness server thread raised: a harness bug, exit 2)
+    │       │                         or a harness server thread raised: a harness bug, exit 2)
+    │       └── SetupError            the proxy never called the fake upstream (wrong base URL)
     └── PlaceholderError              a later turn refers to a value an earlier answer lacks
                                       (caught by the harness: the cassette's error, not a crash)
 
@@ -32,6 +33,7 @@ __all__ = [
     "PlaceholderError",
     "ReportError",
     "SecretError",
+    "SetupError",
     "UserError",
 ]
 
@@ -70,6 +72,10 @@ class SecretError(UserError, ValueError):
 
 class HarnessError(UserError, RuntimeError):
     """The harness cannot run at all (target unreachable, proxy command died); one clear line."""
+
+
+class SetupError(HarnessError):
+    """The proxy is not wired to the fake upstream (it never called it): one line, exit 2."""
 
 
 class PlaceholderError(ConformanceError, ValueError):

@@ -56,6 +56,11 @@ def _getter(config: pytest.Config) -> Any:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "conformance: a generated Responses conformance check")
+    config.addinivalue_line(
+        "markers",
+        "conformance_asgi(app, cassettes=[...], profile='openai'): run these cassettes against an "
+        "in-process ASGI app (or app factory taking the upstream URL); fails on findings",
+    )
     get = _getter(config)
     # Active with a target (or --conformance) from the command line or the ini file, or with any
     # other of its options on the command line: `pytest --conformance-cassettes DIR` must run them.
@@ -118,6 +123,11 @@ def pytest_sessionstart(session: pytest.Session) -> None:
             suite.load_only()
         else:
             suite.start_servers()
+            # issue 11: say where the proxy's OpenAI base URL must point
+            from conformance.setup_check import announce_upstream
+
+            reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+            announce_upstream(suite.pipeline, reporter.write_line if reporter is not None else None)
     except UserError as exc:
         suite.stop()
         pytest.exit(f"responses-conformance: {exc}", returncode=pytest.ExitCode.USAGE_ERROR)
@@ -175,3 +185,66 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     suite = _suite(config)
     if suite is not None and not hasattr(config, "workerinput"):
         suite.stop()
+
+
+# -- fixtures for a proxy's own tests (issue 11); the logic is in conformance.fixtures -----------
+@pytest.fixture(scope="session")
+def conformance_upstream_server(pytestconfig: pytest.Config) -> Any:
+    """The session's fake upstream on 127.0.0.1 (started on first use, stopped at the end)."""
+    from conformance.fixtures import UpstreamFixture
+    from conformance.upstream import FakeUpstream
+
+    dirs = _getter(pytestconfig)(_option("--cassettes"))
+    upstream = FakeUpstream().start()
+    try:
+        yield UpstreamFixture(upstream, dirs)
+    finally:
+        upstream.stop()
+
+
+@pytest.fixture
+def conformance_upstream(conformance_upstream_server: Any) -> Any:
+    """The fake upstream, emptied for this test: ``.url``, ``.play(cassette)``, ``.requests``."""
+    conformance_upstream_server.reset()
+    return conformance_upstream_server
+
+
+@pytest.fixture
+def conformance_check() -> Any:
+    """``conformance_check(response_or_bytes, cassette=..., upstream=...)``: the findings and
+    problems of a proxy's answer (see :func:`conformance.fixtures.check_stream`)."""
+    from conformance.fixtures import check_stream
+
+    return check_stream
+
+
+_ASGI = pytest.StashKey["Any"]()
+
+
+def _asgi_results(item: pytest.Item) -> Any:
+    """Run the item's ``conformance_asgi`` marker once (conformance.asgi); its results."""
+    if _ASGI not in item.stash:
+        from conformance.asgi import run_asgi
+
+        marker = item.get_closest_marker("conformance_asgi")
+        if marker is None or not marker.args or "cassettes" not in marker.kwargs:
+            pytest.fail("conformance_asgi needs an app and cassettes=[...]", pytrace=False)
+        item.stash[_ASGI] = run_asgi(*marker.args, **marker.kwargs)
+    return item.stash[_ASGI]
+
+
+@pytest.fixture
+def conformance_asgi_results(request: pytest.FixtureRequest) -> Any:
+    """{cassette id: findings and problems} of the test's ``conformance_asgi`` marker; a test
+    that takes this fixture makes its own assertions (the marker then does not fail it)."""
+    return _asgi_results(request.node)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_call(item: pytest.Item) -> None:
+    if item.get_closest_marker("conformance_asgi") is None or "conformance_asgi_results" in getattr(item, "fixturenames", ()):
+        return
+    failing = {cid: r for cid, r in _asgi_results(item).items() if not r.ok}
+    if failing:
+        lines = [f"{cid}: {f.check_id}: {f.message}" for cid, r in failing.items() for f in r.failing()]
+        pytest.fail("conformance findings:\n" + "\n".join(lines[:50]), pytrace=False)

@@ -452,6 +452,15 @@ class FakeUpstream:
                         self._state.turns[turn.match_key] = (cassette, turn)
                         self._state.by_id[(cassette.id, turn.index)] = (cassette, turn)
 
+    def reset(self, *, cassettes: bool = True) -> None:
+        """Forget the log (and, by default, the cassettes): a fresh upstream on the same port."""
+        with self._state.lock:
+            self._state.log.clear()
+            self._state.counts.clear()
+            if cassettes:
+                self._state.turns.clear()
+                self._state.by_id.clear()
+
     @property
     def port(self) -> int:
         return int(self._server.server_address[1])
