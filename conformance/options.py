@@ -52,6 +52,7 @@ class Settings:
     live_max_output_tokens: int = 256
     keep_alive: str = "auto"  # auto (on in live mode) | on | off
     stream_only: bool = False
+    setup_probe: bool = True
     record_mode: str = "none"
     record_dir: str = "cassettes-recorded"
     clients: str | None = None  # --clients SET: replay every exchange into these real clients
@@ -153,6 +154,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("--live-max-output-tokens", "Live mode: cap each request's max_output_tokens at N (and set it where the cassette has none) so a model server answers in bounded time; 0 sends the cassettes' values.", "int", 256, "N"),
     Option("--keep-alive", "Send every request over one reused keep-alive connection: on, off, or auto (on in live mode, where llama.cpp's server dropped reused connections).", "str", "auto", "MODE", ("auto", "on", "off")),
     Option("--stream-only", "Send each request only as the cassette has it (streaming); skip the stream: false replay of single-turn cassettes and the checks of that body.", "flag", False),
+    Option("--no-setup-probe", "Do not stop the run when the proxy answers the first exchange without calling the fake upstream (a proxy that serves canned answers on purpose); each exchange is then judged as usual.", "flag", False),
     Option("--record-mode", "pytest-recording's modes for the upstream leg: none replays the cassettes; once, new_episodes, all and rewrite put a recorder between the proxy and --upstream-url and write what it answers to --record-dir (see `responses-conformance record --help`).", "str", "none", "MODE", ("none", "once", "new_episodes", "all", "rewrite")),
     Option("--upstream-url", "Base URL of a real Chat Completions upstream to record from (with --record-mode other than none).", metavar="URL"),
     Option("--record-dir", "Where --record-mode writes cassettes (one file per cassette id).", "str", "cassettes-recorded", "DIR"),
@@ -223,6 +225,7 @@ def settings_from(get: Callable[[Option], Any], env: Mapping[str, str] = os.envi
         record_mode=str(value("--record-mode")),
         record_dir=str(value("--record-dir")),
         stream_only=bool(value("--stream-only")),
+        setup_probe=not value("--no-setup-probe"),
         live_max_output_tokens=int(value("--live-max-output-tokens")),
         keep_alive=str(value("--keep-alive")),
         clients=value("--clients") or None,
