@@ -118,7 +118,7 @@ def part_schema(ctx: Context) -> Iterator[Issue]:
     yield from _violations(ctx, "part")
 
 
-@check("schema.usage_details", severity="info", classes=("U1",), needs_stream=False, profiles={"strict": "warning"})
+@check("schema.usage_details", severity="info", classes=("U1",), needs_stream=False, profiles={"strict": "error"})
 def usage_details(ctx: Context) -> Iterator[Issue]:
     """Optional usage details the SDK types declare (``input_tokens_details.cache_write_tokens``) are present and well-typed.
 

@@ -3,62 +3,19 @@
 from __future__ import annotations
 
 import copy
-import json
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from conformance.checks import REGISTRY, run_checks
+
+# One clean stream for the crafted proofs here and for the client lab's defects: the lab's copy.
+from conformance.clients._defects import Events, clean_events, encode
 from conformance.exchange import Chunk, Exchange, TransportError
 from conformance.report import format_finding
 
-Events = list[dict[str, Any]]
-
-
-def clean_events() -> Events:
-    resp = {
-        "id": "resp_1", "object": "response", "created_at": 1, "model": "m", "status": "in_progress", "output": [],
-        "parallel_tool_calls": True, "tool_choice": "auto", "tools": [], "error": None, "incomplete_details": None,
-        "instructions": None, "metadata": {}, "temperature": None, "top_p": None, "text": {"format": {"type": "text"}},
-        "truncation": "disabled", "usage": None,
-    }
-    msg = {"type": "message", "id": "msg_1", "role": "assistant", "status": "in_progress", "content": []}
-    part = {"type": "output_text", "text": "", "annotations": [], "logprobs": []}
-    done_part = dict(part, text="Hello there")
-    done_msg = dict(msg, status="completed", content=[done_part])
-    fc = {"type": "function_call", "id": "fc_1", "call_id": "call_1", "name": "f", "arguments": "", "status": "in_progress"}
-    done_fc = dict(fc, arguments='{"a":1}', status="completed")
-    usage = {"input_tokens": 1, "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0}, "output_tokens": 2, "output_tokens_details": {"reasoning_tokens": 0}, "total_tokens": 3}
-    scope = {"item_id": "msg_1", "output_index": 0, "content_index": 0}
-    events: Events = [
-        {"type": "response.created", "response": resp},
-        {"type": "response.in_progress", "response": resp},
-        {"type": "response.output_item.added", "output_index": 0, "item": msg},
-        {"type": "response.content_part.added", **scope, "part": part},
-        {"type": "response.output_text.delta", **scope, "delta": "Hello", "logprobs": []},
-        {"type": "response.output_text.delta", **scope, "delta": " there", "logprobs": []},
-        {"type": "response.output_text.done", **scope, "text": "Hello there", "logprobs": []},
-        {"type": "response.content_part.done", **scope, "part": done_part},
-        {"type": "response.output_item.done", "output_index": 0, "item": done_msg},
-        {"type": "response.output_item.added", "output_index": 1, "item": fc},
-        {"type": "response.function_call_arguments.delta", "item_id": "fc_1", "output_index": 1, "delta": '{"a":'},
-        {"type": "response.function_call_arguments.delta", "item_id": "fc_1", "output_index": 1, "delta": "1}"},
-        {"type": "response.function_call_arguments.done", "item_id": "fc_1", "output_index": 1, "name": "f", "arguments": '{"a":1}'},
-        {"type": "response.output_item.done", "output_index": 1, "item": done_fc},
-        {"type": "response.completed", "response": dict(resp, status="completed", output=[done_msg, done_fc], usage=usage)},
-    ]
-    return copy.deepcopy(events)
-
-
-def encode(events: Events, *, renumber: bool = True, event_lines: bool = True, tail: str = "") -> bytes:
-    out = []
-    for seq, ev in enumerate(events):
-        if renumber and "sequence_number" not in ev:
-            ev = {**ev, "sequence_number": seq}
-        head = f"event: {ev['type']}\n" if event_lines and "type" in ev else ""
-        out.append(f"{head}data: {json.dumps(ev)}\n\n")
-    return ("".join(out) + tail).encode()
+__all__ = ["Events", "clean_events", "encode", "exchange"]
 
 
 def exchange(body: bytes, *, status: int = 200, ct: str = "text/event-stream", error: TransportError | None = None) -> Exchange:

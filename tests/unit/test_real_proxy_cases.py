@@ -188,12 +188,14 @@ def test_10_a_missing_closer_is_named_when_its_opener_is_missing_too() -> None:
 
 
 # -- 5. optional usage details -------------------------------------------------------------------
-def test_5_missing_cache_write_tokens_is_a_note_not_an_error() -> None:
+def test_5_missing_cache_write_tokens_is_not_an_error_by_default() -> None:
     events = clean_events()
     del events[-1]["response"]["usage"]["input_tokens_details"]["cache_write_tokens"]
     ex = exchange(encode(events))
     assert fired(ex) == {"schema.usage_details"}
-    for profile, severity in (("openai", "info"), ("open-responses", "info"), ("lenient", "info"), ("strict", "warning")):
+    # the client lab measured it: only openai-python's opt-in _strict_response_validation breaks,
+    # so the default profile warns (naming that mode); strict stays strict
+    for profile, severity in (("openai", "warning"), ("open-responses", "info"), ("lenient", "info"), ("strict", "error")):
         (finding,) = run_checks(ex, profile=profile, select=["schema.usage_details"])["schema.usage_details"].findings
         assert finding.severity.value == severity, profile
     # output_tokens_details is not optional: Codex retries without reasoning_tokens
