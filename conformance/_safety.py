@@ -23,12 +23,14 @@ __all__ = [
     "MAX_MESSAGE_CHARS",
     "MAX_RAW_CHARS",
     "DepthError",
+    "JSONFileError",
     "atomic_write",
     "cap_finding_text",
     "cap_value",
     "clip",
     "json_depth",
     "loads_bounded",
+    "read_json_file",
     "strict_json_dumps",
     "terminal_text",
     "too_deep",
@@ -89,6 +91,34 @@ def loads_bounded(text: str | bytes, limit: int = MAX_DEPTH, **kwargs: Any) -> A
         return json.loads(text, **kwargs)
     except RecursionError:  # a limit above the interpreter's: still one clear error
         raise DepthError(limit + 1, limit, 0) from None
+
+
+class JSONFileError(ValueError):
+    """A JSON file that cannot be read, is over its size limit, is not UTF-8, nests too deep or is
+    not JSON; the message is one line that names the file. Loaders re-raise it as their own error."""
+
+
+def read_json_file(path: str | Path, *, limit: int, what: str = "file") -> Any:
+    """The JSON document in ``path``: read at most ``limit`` bytes, decoded as UTF-8, parsed with
+    the nesting bound. The one reader behind cassettes and expectation files."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read(limit + 1)
+    except OSError as exc:
+        raise JSONFileError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    if len(raw) > limit:
+        raise JSONFileError(f"{path}: more than {limit} bytes, over the {what} limit")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise JSONFileError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    try:
+        return loads_bounded(text)
+    except DepthError as exc:
+        raise JSONFileError(f"{path}: {exc}") from None
+    except json.JSONDecodeError as exc:
+        raise JSONFileError(f"{path}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
 
 
 def clip(text: str, limit: int, what: str = "characters") -> str:

@@ -18,7 +18,7 @@ from typing import Any
 
 import jsonschema
 
-from conformance._safety import DepthError, loads_bounded
+from conformance._safety import JSONFileError, read_json_file
 from conformance.exceptions import CassetteError
 from conformance.resources import cassettes_dir, schemas_dir
 from conformance.schema import load_schemas
@@ -215,21 +215,9 @@ def parse_cassette(data: Any, source: str = "<memory>", path: Path | None = None
 def load_cassette(path: str | Path) -> Cassette:
     path = Path(path)
     try:
-        with open(path, "rb") as fh:
-            raw = fh.read(MAX_CASSETTE_BYTES + 1)
-        if len(raw) > MAX_CASSETTE_BYTES:
-            raise CassetteError(f"{path}: more than {MAX_CASSETTE_BYTES} bytes, over the cassette limit")
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise CassetteError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    except OSError as exc:
-        raise CassetteError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    try:
-        data = loads_bounded(text)
-    except DepthError as exc:
-        raise CassetteError(f"{path}: {exc}") from None
-    except json.JSONDecodeError as exc:
-        raise CassetteError(f"{path}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+        data = read_json_file(path, limit=MAX_CASSETTE_BYTES, what="cassette")
+    except JSONFileError as exc:
+        raise CassetteError(str(exc)) from None
     return parse_cassette(data, str(path), path)
 
 

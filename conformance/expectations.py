@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from conformance._safety import atomic_write
+from conformance._safety import JSONFileError, atomic_write, read_json_file
 from conformance._secrets import redact_text
 from conformance.exceptions import ExpectationsError
 
@@ -41,6 +41,7 @@ __all__ = [
 ]
 
 FORMAT_VERSION = 1
+MAX_EXPECTATIONS_BYTES = 64 * 1024 * 1024  # an expectation file is small; this only stops a runaway one
 Pair = tuple[str, str]  # (cassette id, check id)
 
 
@@ -67,18 +68,14 @@ class Expectations:
     def load(cls, path: str | Path, *, missing_ok: bool = False) -> Expectations:
         """Read and validate a file; ``missing_ok`` gives an empty set for a file not written yet."""
         p = Path(path)
-        try:
-            text = p.read_text("utf-8")
-        except FileNotFoundError:
+        if not p.exists() and not p.is_symlink():
             if missing_ok:
                 return cls(path=p)
-            raise ExpectationsError(f"expectation file {p} does not exist (write it with --update-expectations)") from None
-        except OSError as exc:
-            raise ExpectationsError(f"cannot read expectation file {p}: {exc.strerror or exc}") from None
+            raise ExpectationsError(f"expectation file {p} does not exist (write it with --update-expectations)")
         try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ExpectationsError(f"{p}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+            data = read_json_file(p, limit=MAX_EXPECTATIONS_BYTES, what="expectation file")
+        except JSONFileError as exc:
+            raise ExpectationsError(str(exc)) from None
         return cls.from_json(data, source=str(p), path=p)
 
     @classmethod

@@ -261,3 +261,11 @@ def test_cli_strict_and_bad_file(tmp_path: Path) -> None:
     proc = cli("run", "--cassettes", TOOL, "--expectations", str(path))
     assert proc.returncode == 2
     assert proc.stdout.strip() == f"error: {path}: invalid JSON at line 1 column 2: Expecting value"
+
+
+def test_a_deeply_nested_expectation_file_is_one_error_line(tmp_path: Path) -> None:
+    """The expectation file goes through the same bounded JSON reader as cassettes."""
+    path = tmp_path / "deep.json"
+    path.write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(ExpectationsError, match=r"deep\.json: .*nest"):
+        Expectations.load(path)
