@@ -189,8 +189,16 @@ class Context:
 
     @property
     def upstream_request(self) -> dict[str, Any] | None:
-        """The chat request the proxy sent upstream for this exchange (the last one, if it retried)."""
-        for entry in reversed(self.exchange.upstream_requests):
+        """The chat request the proxy sent upstream for this exchange (the last one, if it retried).
+
+        A request the fake upstream could match to no turn is still this exchange's when it is the
+        only unmatched one of its time: the translation checks then say what the proxy changed
+        (an emptied or foreign conversation), and ``upstream.matched`` folds under them.
+        """
+        entries = self.exchange.upstream_requests or self.exchange.upstream_unmatched[-1:]
+        if not self.exchange.upstream_requests and len(self.exchange.upstream_unmatched) != 1:
+            entries = []
+        for entry in reversed(entries):
             body = entry.get("body")
             if isinstance(body, dict):
                 return body

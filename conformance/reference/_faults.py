@@ -709,8 +709,10 @@ _fault("R1-empty-completed-output", {"integrity.terminal_output"},
 # the translation check names the change (it used to be an unmatched request, a 5xx).
 _fault("Q2-wrong-last-message", {"translation.messages"},
        "Appends ' (edited)' to the last chat message sent upstream.", request=_edit_last_message)
-# A request that fits no turn in flight still gets the fake upstream's 5xx naming the closest cassettes.
-_fault("Q2-foreign-conversation", {"upstream.matched", "http.status_ok"},
+# A request that fits no turn in flight still gets the fake upstream's 5xx naming the closest
+# cassettes; the translation check still names what the proxy sent, and the report folds the 5xx
+# (upstream.matched, then http.status_ok) under it.
+_fault("Q2-foreign-conversation", {"upstream.matched", "http.status_ok", "translation.messages"},
        "Sends upstream a conversation that has nothing of the client's.", request=_foreign_conversation)
 
 # The oracle: what the proxy answers must be what upstream said.

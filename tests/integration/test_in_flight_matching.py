@@ -6,7 +6,9 @@ Real servers on 127.0.0.1: the fake upstream, the reference bridge with a named 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -99,3 +101,22 @@ def test_a_foreign_conversation_still_gets_the_5xx_with_the_closest_cassettes(up
     result = run(upstream, cassette, "Q2-foreign-conversation")
     matched = [f for f in result.findings() if f.check_id == "upstream.matched"]
     assert matched and "closest" in matched[0].message
+
+
+def test_a_proxy_that_empties_user_messages_is_one_problem(tmp_path: Path) -> None:
+    """Issue 10: one problem (translation.messages) with the fake upstream's 5xx and the error
+    status folded under it, on cassettes it can match in flight and on those it cannot."""
+    from conformance.cli import main
+    from conformance.resources import cassettes_dir
+
+    out = tmp_path / "r.json"
+    dirs = [str(cassettes_dir() / d) for d in ("text", "tools")]
+    argv = ["run", "--reference-fault", "Q2-user-messages-emptied", "--report-json", str(out)]
+    for d in dirs:
+        argv += ["--cassettes", d]
+    assert main(argv) == 1
+    problems = json.loads(out.read_text("utf-8"))["problems"]
+    assert [p["check"] for p in problems] == ["translation.messages"], problems
+    report = json.loads(out.read_text("utf-8"))
+    fired = {c["id"] for cas in report["cassettes"] for c in cas["checks"] if c["findings"]}
+    assert "upstream.matched" in fired  # a cassette the fake upstream could not match, folded
