@@ -33,6 +33,23 @@ def hostile(session: nox.Session) -> None:
     session.run("pytest", "-q", "tests/hostile", *session.posargs)
 
 
+NEIGHBOUR_PLUGINS = (
+    "pytest-recording", "pytest-profiling", "pytest-xdist", "pytest-timeout", "pytest-html",
+    "pytest-cov", "pytest-asyncio", "pytest-benchmark", "hypothesis", "syrupy",
+)
+
+
+@nox.session(name="plugin-neighbours")
+def plugin_neighbours(session: nox.Session) -> None:
+    """The plugin beside the ten real plugins a proxy project uses, in one environment:
+    `pytest --help`, a user's own test and a suite run, with no option clash (issue 11)."""
+    session.install("-e", ".[test]", *NEIGHBOUR_PLUGINS)
+    session.run(
+        "pytest", "-q", "-p", "no:cacheprovider",
+        "tests/integration/test_real_plugin_neighbours.py", *session.posargs,
+    )
+
+
 @nox.session
 def lint(session: nox.Session) -> None:
     session.install("ruff")
