@@ -58,7 +58,7 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def types(session: nox.Session) -> None:
-    session.install("-e", ".[fuzz]", "mypy", "types-jsonschema")
+    session.install("-e", ".[fuzz,clients]", "mypy", "types-jsonschema")
     session.run("mypy")
 
 
