@@ -128,6 +128,13 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
             reporter = session.config.pluginmanager.get_plugin("terminalreporter")
             announce_upstream(suite.pipeline, reporter.write_line if reporter is not None else None)
+            s = suite.pipeline.settings
+            if s.setup_probe and (s.proxy_url or s.proxy_cmd):
+                # issue 11: a proxy wired to another upstream is one setup error (exit 4), not
+                # every test failing; the probe's exchange is not reused (items run it again)
+                from conformance.setup_check import probe
+
+                probe(suite.pipeline)
     except UserError as exc:
         suite.stop()
         pytest.exit(f"responses-conformance: {exc}", returncode=pytest.ExitCode.USAGE_ERROR)

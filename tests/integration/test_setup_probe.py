@@ -89,3 +89,22 @@ def test_pytest_prints_the_upstream_too(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest_subprocess("--conformance-cassettes", TOOL, "-p", "no:cacheprovider", "-q")
     assert result.ret == 0
     result.stdout.fnmatch_lines(["fake upstream: http://127.0.0.1:*/v1 (port *); the proxy's OpenAI base URL must be this"])
+
+
+@pytest.mark.slow
+def test_pytest_stops_with_the_same_setup_error(pytester: pytest.Pytester) -> None:
+    """Under pytest the probe's SetupError is a usage error (exit 4) with the same one line."""
+    cassettes, _ = load_cassettes([TEXT])
+    with FakeUpstream(cassettes) as stale:
+        bridge = ReferenceBridge(stale.url)
+        bridge.start()
+        url = bridge.url
+        try:
+            result = pytester.runpytest_subprocess(
+                "--conformance-cassettes", TEXT, "--conformance-proxy-url", url, "-p", "no:cacheprovider", "-q"
+            )
+        finally:
+            bridge.stop()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR, result.stdout.str()
+    result.stdout.fnmatch_lines([f"*responses-conformance: setup: the proxy at {url} answered the first request*"])
+    assert "Traceback" not in result.stdout.str() + result.stderr.str()
