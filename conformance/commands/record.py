@@ -7,10 +7,7 @@ failed; 2 the recorder could not start (bad option, port in use).
 from __future__ import annotations
 
 import argparse
-import signal
-import threading
 from collections.abc import Callable
-from types import FrameType
 from typing import Any
 
 from rich.console import Console
@@ -18,6 +15,7 @@ from rich.console import Console
 from conformance._listen import listen_problem
 from conformance._secrets import remember_url
 from conformance.cassette import Cassette, load_cassettes
+from conformance.commands import wait_until_stopped
 from conformance.recorder import RECORD_MODES, Recorder, Redactor
 
 __all__ = ["register"]
@@ -119,18 +117,9 @@ def _record(args: argparse.Namespace, console: Console) -> int:
         say(f"recording the upstream leg: point the proxy's OpenAI base URL at {main.url} (forwarding to {args.upstream}, mode {args.mode}); cassettes go to {args.out}")
     say("stop with Ctrl-C")
     console.file.flush()
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    previous = signal.signal(signal.SIGTERM, on_signal)
     try:
-        stop.wait(args.duration)
-    except KeyboardInterrupt:
-        pass
+        wait_until_stopped(args.duration)
     finally:
-        signal.signal(signal.SIGTERM, previous)
         for r in reversed(recorders):
             r.stop()
     written = [p for r in recorders for p in r.written]

@@ -11,16 +11,14 @@ Exit codes: 0 stopped normally; 2 unknown cassette, unusable port or fault (one 
 from __future__ import annotations
 
 import argparse
-import signal
-import threading
 from collections.abc import Callable
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 from rich.console import Console
 
 from conformance.cassette import Cassette, CassetteError, load_cassette, load_cassettes
+from conformance.commands import wait_until_stopped
 from conformance.upstream import FakeUpstream
 
 __all__ = ["register", "serve"]
@@ -102,18 +100,9 @@ def _replay(args: argparse.Namespace, console: Console) -> int:
         say("point the proxy's OpenAI base URL at it, then send the repro's curl line to the proxy")
     say("stop with Ctrl-C")
     console.file.flush()
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    previous = signal.signal(signal.SIGTERM, on_signal)
     try:
-        stop.wait(args.duration)
-    except KeyboardInterrupt:
-        pass
+        wait_until_stopped(args.duration)
     finally:
-        signal.signal(signal.SIGTERM, previous)
         for s in reversed(stoppers):
             s()
     return 0
