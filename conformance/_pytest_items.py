@@ -69,6 +69,8 @@ class Suite:
         self.summary_text = ""
         self.owns_run_dir = False
         self._known_problems: dict[str, str] | None = None
+        self.worker = False
+        self.wanted: list[str] = []  # cassette ids of the session's items, in order (set after collection)
 
     @property
     def known_problems(self) -> dict[str, str]:
@@ -97,6 +99,7 @@ class Suite:
         run_dir = os.environ.get(ENV_RUN_DIR)
         self.run_dir = Path(run_dir) if run_dir else None
         self.started = True
+        self.worker = True
 
     def load_only(self) -> None:
         self.pipeline.load()
@@ -114,6 +117,10 @@ class Suite:
     def result(self, cassette: Cassette) -> CassetteResult:
         if cassette.id in self.cache:
             return self.cache[cassette.id]
+        if not self.worker and self.settings.effective_concurrency > 1:
+            self._prefetch(cassette)
+            if cassette.id in self.cache:
+                return self.cache[cassette.id]
         if self.run_dir is None:
             res = self.pipeline.run_cassette(cassette)
         else:
@@ -127,6 +134,25 @@ class Suite:
                     write_shared_result(path, res.to_json())  # hook (issue 13): no secret in clear
         self.cache[cassette.id] = res
         return res
+
+    def _prefetch(self, first: Cassette) -> None:
+        """issue 15: in one process, run the session's next cassettes ``--concurrency`` at once
+        when the first of them is asked for, a few batches' worth at a time so that progress
+        shows (xdist workers run theirs one by one: there, xdist is the concurrency)."""
+        n = self.settings.effective_concurrency
+        by_id = {c.id: c for c in self.pipeline.cassettes}
+        order = [first.id, *(i for i in self.wanted if i != first.id)]
+        batch = [
+            by_id[i]
+            for i in order
+            if i in by_id
+            and i not in self.cache
+            and not (self.run_dir is not None and (self.run_dir / f"{i}.json").exists())
+        ][: 4 * n]
+        for cassette, res in zip(batch, self.pipeline.run_many(batch), strict=True):
+            if self.run_dir is not None:
+                write_shared_result(self.run_dir / f"{cassette.id}.json", res.to_json())  # hook (issue 13)
+            self.cache[cassette.id] = res
 
     def check_ids(self) -> list[str]:
         s = self.settings

@@ -53,7 +53,7 @@ def _add_options(parser: argparse.ArgumentParser) -> None:
 def _run(args: argparse.Namespace, console: Console) -> int:
     """Thin adapter: options -> :class:`Pipeline` -> results -> report -> sinks -> exit code."""
     from conformance.pipeline import Pipeline, exit_code
-    from conformance.report.progress import track  # issue 10
+    from conformance.report.progress import ticker  # issue 10
 
     def get(opt: Option) -> Any:
         return getattr(args, opt.dest, None)
@@ -71,7 +71,13 @@ def _run(args: argparse.Namespace, console: Console) -> int:
         probed = probe(pipeline) if pipeline.settings.setup_probe else {}
         announce_upstream(pipeline)
         # issue 10: progress on stderr; the verdict is the terminal sink (report.SINKS)
-        results = [probed.get(c.id) or pipeline.run_cassette(c) for c in track(pipeline.cassettes, lambda c: c.id)]
+        rest = [c for c in pipeline.cassettes if c.id not in probed]
+        with ticker(len(pipeline.cassettes)) as tick:
+            for cid in probed:
+                tick(cid)
+            # issue 15: --concurrency cassettes at once, the results in cassette order
+            ran = dict(zip((c.id for c in rest), pipeline.run_many(rest, done=lambda c: tick(c.id)), strict=True))
+        results = [probed.get(c.id) or ran[c.id] for c in pipeline.cassettes]
     except UserError as exc:
         return _error(console, str(exc))
     finally:

@@ -17,6 +17,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -189,13 +190,15 @@ class Harness:
         self._stoppers: list[Any] = []
         self._control: httpx.Client | None = None
         self._keep_alive: httpx.Client | None = None
+        self._clients_lock = threading.Lock()  # cassettes may run at once (--concurrency)
 
     @property
     def control(self) -> httpx.Client:
         """One client for the fake upstream's log and reset calls (loopback http, no TLS)."""
-        if self._control is None or self._control.is_closed:
-            self._control = httpx.Client(timeout=10.0, trust_env=False, verify=False)
-        return self._control
+        with self._clients_lock:
+            if self._control is None or self._control.is_closed:
+                self._control = httpx.Client(timeout=10.0, trust_env=False, verify=False)
+            return self._control
 
     # -- setup -----------------------------------------------------------------------------
     def load(self) -> None:
@@ -328,14 +331,17 @@ class Harness:
         s = self.settings
         if not (s.keep_alive == "on" or (s.keep_alive == "auto" and s.live)):
             return None
-        if self._keep_alive is None or self._keep_alive.is_closed:
-            self._keep_alive = keep_alive_client(s.limits, self.responses_url)
-        return self._keep_alive
+        with self._clients_lock:
+            if self._keep_alive is None or self._keep_alive.is_closed:
+                self._keep_alive = keep_alive_client(s.limits, self.responses_url)
+            return self._keep_alive
 
     def _headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.settings.api_key}"} if self.settings.api_key else {}
 
     def _upstream_log(self, params: dict[str, str]) -> list[dict[str, Any]]:
+        if self.upstream is not None:  # in this process: no HTTP round trip (issue 15)
+            return self.upstream.entries(params.get("cassette"), float(params.get("since", "0")))
         if not self.upstream_url:
             return []
         base = self.upstream_url.rsplit("/v1", 1)[0]
@@ -348,6 +354,9 @@ class Harness:
 
     def _reset_upstream(self, cassette_id: str) -> None:
         """Make the fake upstream replay this cassette's interactions from the first one again."""
+        if self.upstream is not None:
+            self.upstream.reset_counts(cassette_id)
+            return
         if not self.upstream_url:
             return
         base = self.upstream_url.rsplit("/v1", 1)[0]
@@ -362,8 +371,13 @@ class Harness:
         # Issue 8 item 7 hook: this turn is in flight with the fake upstream while its request is
         # sent, so a changed last message still finds its turn; a harness server thread's error
         # (a harness bug, not the proxy's) surfaces here as a HarnessError.
+        in_flight = (
+            self.upstream.expecting(cassette.id, turn.index, missing_ok=True)
+            if self.upstream is not None and not s.live
+            else expecting(None if s.live else self.upstream_url, cassette.id, turn.index, client=self.control)
+        )
         try:
-            with expecting(None if s.live else self.upstream_url, cassette.id, turn.index, client=self.control):
+            with in_flight:
                 exchange = drive(
                     self.responses_url,
                     request,

@@ -30,6 +30,10 @@ def _limits() -> Limits:
     return Limits()
 
 
+DEFAULT_CONCURRENCY = 4
+"""Cassettes run at once by default: few enough that a proxy on a laptop keeps up."""
+
+
 @dataclass
 class Settings:
     """What a run does: the target, the upstream, the cassettes, the checks and the limits."""
@@ -56,7 +60,16 @@ class Settings:
     record_mode: str = "none"
     record_dir: str = "cassettes-recorded"
     clients: str | None = None  # --clients SET: replay every exchange into these real clients
+    concurrency: int = 0  # --concurrency N: cassettes at once; 0: auto (see effective_concurrency)
     limits: Limits = field(default_factory=_limits)
+
+    @property
+    def effective_concurrency(self) -> int:
+        """How many cassettes run at once: ``--concurrency``, or by default 4 when replaying and 1
+        against a model server (live) or while recording (a real upstream, billed per call)."""
+        if self.concurrency > 0:
+            return self.concurrency
+        return 1 if self.live or self.record_mode != "none" else DEFAULT_CONCURRENCY
 
 
 @dataclass
@@ -160,6 +173,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("--record-dir", "Where --record-mode writes cassettes (one file per cassette id).", "str", "cassettes-recorded", "DIR"),
     Option("--reference-fault", "Run the embedded reference bridge with this named fault (repeatable; see `responses-conformance faults`).", "list", None, "NAME"),
     Option("--clients", "Replay every exchange into these real clients (all, python, node, codex, or client names, comma-separated; `responses-conformance clients list`) and report what each did: ok, ERR (it raised) or LOSS (it lost or misreported data); findings get the measured impact. Needs the clients extra (Node clients: `clients install`).", metavar="SET"),
+    Option("--concurrency", "Run up to N cassettes at once against the target (default: 4 when replaying; 1 in live and record modes). 1 runs them one after another, in order; the results are the same either way.", "int", 0, "N"),
     Option("--connect-timeout", "Seconds to connect to the proxy.", "float", _LIMIT, "SECONDS"),
     Option("--first-byte-timeout", "Seconds until the first response byte.", "float", _LIMIT, "SECONDS"),
     Option("--idle-timeout", "Longest allowed silence inside a stream, in seconds.", "float", _LIMIT, "SECONDS"),
@@ -229,6 +243,7 @@ def settings_from(get: Callable[[Option], Any], env: Mapping[str, str] = os.envi
         live_max_output_tokens=int(value("--live-max-output-tokens")),
         keep_alive=str(value("--keep-alive")),
         clients=value("--clients") or None,
+        concurrency=int(value("--concurrency")),
         limits=limits,
     )
 

@@ -10,7 +10,8 @@ reports, so the CLI and pytest cannot disagree.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -51,6 +52,7 @@ __all__ = [
     "first_message",
     "guarded_run",
     "pair_outcomes",
+    "run_concurrently",
     "select_clients_of",
     "write_report",
 ]
@@ -188,6 +190,69 @@ def guarded_run(harness: Harness, cassette: Cassette) -> CassetteResult:
         return CassetteResult(cassette.id, [], {HARNESS_ERROR: Outcome([finding])}, error=finding.message)
 
 
+MAX_CONCURRENCY = 64
+
+
+def _guessed(result: CassetteResult) -> bool:
+    """Whether the fake upstream had to guess at one of ``result``'s exchanges: a request it
+    matched by fit rather than by its last message, one it matched to no turn, or a call the
+    turn expects that it never saw (it may have been taken for another cassette's)."""
+    for exchange in result.exchanges:
+        if exchange.upstream_unmatched:
+            return True
+        if exchange.upstream_expected and not exchange.upstream_requests:
+            return True
+        if any(entry.get("match") != "exact" for entry in exchange.upstream_requests):
+            return True
+    return False
+
+
+def _keys(cassette: Cassette) -> set[str]:
+    return {turn.match_key for turn in cassette.turns if turn.match_key}
+
+
+def run_concurrently(
+    cassettes: Sequence[Cassette],
+    run: Callable[[Cassette], CassetteResult],
+    n: int,
+    done: Callable[[Cassette], None] | None = None,
+) -> tuple[dict[str, CassetteResult], dict[str, set[str]]]:
+    """Run up to ``n`` cassettes at once, in order as far as they may start: a cassette waits
+    while another that shares one of its turns' last messages runs. Returns the results by id and,
+    for each cassette, the ids of those that ran at the same time."""
+    results: dict[str, CassetteResult] = {}
+    overlapped: dict[str, set[str]] = {c.id: set() for c in cassettes}
+    pending = list(cassettes)
+    running: dict[Future[CassetteResult], Cassette] = {}
+    with ThreadPoolExecutor(max_workers=n, thread_name_prefix="cassette") as pool:
+        while pending or running:
+            busy = set().union(*(_keys(c) for c in running.values())) if running else set()
+            for cassette in list(pending):
+                if len(running) >= n:
+                    break
+                keys = _keys(cassette)
+                if keys & busy:
+                    continue
+                pending.remove(cassette)
+                for other in running.values():
+                    overlapped[cassette.id].add(other.id)
+                    overlapped[other.id].add(cassette.id)
+                running[pool.submit(run, cassette)] = cassette
+                busy |= keys
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in finished:
+                cassette = running.pop(future)
+                try:
+                    results[cassette.id] = future.result()
+                except BaseException:
+                    for pending_future in running:
+                        pending_future.cancel()
+                    raise
+                if done is not None:
+                    done(cassette)
+    return results, overlapped
+
+
 def _near(word: str, names: Iterable[str]) -> str:
     close = difflib.get_close_matches(word, sorted(set(names)), n=3, cutoff=0.6)
     return f"; did you mean {', '.join(close)}?" if close else ""
@@ -215,6 +280,8 @@ def check_settings(settings: Settings) -> None:
                 )
         if settings.proxy_url or settings.proxy_cmd:
             raise OptionError("--reference-fault applies to the embedded reference bridge, not to --proxy-url/--proxy-cmd")
+    if not 0 <= settings.concurrency <= MAX_CONCURRENCY:
+        raise OptionError(f"--concurrency: {settings.concurrency} is not between 1 and {MAX_CONCURRENCY}")
     if settings.clients:
         select_clients_of(settings.clients)
 
@@ -299,7 +366,44 @@ class Pipeline:
         return result
 
     def run_all(self) -> list[CassetteResult]:
-        return [self.run_cassette(c) for c in self.cassettes]
+        return self.run_many(self.cassettes)
+
+    def run_many(
+        self,
+        cassettes: Sequence[Cassette],
+        *,
+        done: Callable[[Cassette], None] | None = None,
+        concurrency: int | None = None,
+    ) -> list[CassetteResult]:
+        """Run ``cassettes`` (``--concurrency`` of them at once) and return their results in order.
+
+        The results are those of a serial run: two cassettes that share a turn's last message
+        never run at once (the fake upstream could not tell their requests apart), and a cassette
+        whose exchanges the fake upstream had to guess at (a changed last message, an unmatched or a
+        missing upstream call) is run again alone, together with every cassette that ran beside
+        it, and that result is kept. ``done(cassette)`` is called as each one finishes.
+        """
+        n = self.settings.effective_concurrency if concurrency is None else concurrency
+        if n <= 1 or len(cassettes) <= 1:
+            results = []
+            for cassette in cassettes:
+                results.append(self.run_cassette(cassette))
+                if done is not None:
+                    done(cassette)
+            return results
+        concurrent, overlapped = run_concurrently(cassettes, lambda c: guarded_run(self.harness, c), n, done)
+        suspect = {cid for cid, result in concurrent.items() if _guessed(result)}
+        again = suspect | {other for cid in suspect for other in overlapped[cid]}
+        for cassette in cassettes:  # serial, in order: as if --concurrency 1
+            if cassette.id in again:
+                concurrent[cassette.id] = guarded_run(self.harness, cassette)
+        results = [concurrent[c.id] for c in cassettes]
+        if self.clients:
+            from conformance.clients.live import replay_result
+
+            for result, cassette in zip(results, cassettes, strict=True):
+                replay_result(result, cassette, self.clients, live=self.settings.live)
+        return results
 
     # -- judge expectations and report ----------------------------------------------------------
     def report(

@@ -155,6 +155,15 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     items[:0] = collect_items(session, suite)
 
 
+def pytest_collection_finish(session: pytest.Session) -> None:
+    suite = _suite(session.config)
+    if suite is None:
+        return
+    # issue 15: the cassettes the session will run (after -k/-m), for --concurrency
+    ids = (getattr(getattr(item, "cassette", None), "id", None) for item in session.items)
+    suite.wanted = list(dict.fromkeys(i for i in ids if isinstance(i, str)))
+
+
 class _Collector:
     """Registered on the controller of an active run: sees every item's report, xdist's too."""
 

@@ -133,6 +133,26 @@ class _State:
         with self.lock:
             self.in_flight.pop(token, None)
 
+    def entries(self, cassette_id: str | None, since: float) -> list[dict[str, Any]]:
+        """The log since ``since`` (of one cassette; ``__unmatched__``: requests no turn matched)."""
+        with self.lock:
+            return [
+                e.to_json()
+                for e in self.log
+                if e.t >= since
+                and (
+                    cassette_id is None
+                    or e.cassette_id == cassette_id
+                    or (e.cassette_id is None and cassette_id == "__unmatched__")
+                )
+            ]
+
+    def reset_counts(self, cassette_id: str | None) -> None:
+        """Replay ``cassette_id``'s (or every) turn from its first recorded interaction again."""
+        with self.lock:
+            for k in [k for k in self.counts if cassette_id is None or k[0] == cassette_id]:
+                del self.counts[k]
+
     def live(self) -> list[_InFlight]:
         now = time.monotonic()
         with self.lock:
@@ -257,13 +277,7 @@ class _Handler(HarnessHandler):
         elif url.path == "/__conformance/log":
             cid = parse_qs(url.query).get("cassette", [None])[0]
             since = float(parse_qs(url.query).get("since", ["0"])[0])
-            with self.state.lock:
-                entries = [
-                    e.to_json()
-                    for e in self.state.log
-                    if e.t >= since and (cid is None or e.cassette_id == cid or (e.cassette_id is None and cid == "__unmatched__"))
-                ]
-            self._json(200, entries)
+            self._json(200, self.state.entries(cid, since))
         elif url.path.endswith("/models"):
             self._json(200, {"object": "list", "data": [{"id": "conformance-model", "object": "model", "owned_by": "conformance"}]})
         else:
@@ -305,10 +319,7 @@ class _Handler(HarnessHandler):
         """The harness's calls: reset counters, put a turn in flight, take it out of flight."""
         args = body if isinstance(body, dict) else {}
         if action == "reset":
-            only = query.get("cassette", [None])[0]
-            with self.state.lock:
-                for k in [k for k in self.state.counts if only is None or k[0] == only]:
-                    del self.state.counts[k]
+            self.state.reset_counts(query.get("cassette", [None])[0])
             self._json(200, {"ok": True})
         elif action == "expect":
             try:
@@ -474,19 +485,37 @@ class FakeUpstream:
         with self._state.lock:
             return [e for e in self._state.log if cassette_id is None or e.cassette_id == cassette_id]
 
+    def entries(self, cassette_id: str | None = None, since: float = 0.0) -> list[dict[str, Any]]:
+        """The log as the ``/__conformance/log`` route answers it, without the HTTP round trip."""
+        return self._state.entries(cassette_id, since)
+
+    def reset_counts(self, cassette_id: str | None = None) -> None:
+        """What ``POST /__conformance/reset`` does, in process."""
+        self._state.reset_counts(cassette_id)
+
     @contextlib.contextmanager
-    def expecting(self, cassette_id: str, turn_index: int, interaction: int = 0) -> Iterator[None]:
+    def expecting(
+        self, cassette_id: str, turn_index: int, interaction: int = 0, *, missing_ok: bool = False
+    ) -> Iterator[None]:
         """Put a turn in flight while the block runs (the harness sends its request inside).
 
         A chat request that fits it is answered from it, starting at recorded ``interaction``
         (a retry gets the next one). On exit, a stored server-thread error of this process is
-        raised as :class:`~conformance.http_server.ServerThreadError`. KeyError for an unknown turn.
+        raised as :class:`~conformance.http_server.ServerThreadError`. KeyError for an unknown turn
+        (a turn with no recorded upstream), unless ``missing_ok``: then nothing is in flight, as
+        with the HTTP :func:`expecting`.
         """
-        token = self._state.register(cassette_id, turn_index, interaction)
+        token: str | None = None
+        try:
+            token = self._state.register(cassette_id, turn_index, interaction)
+        except KeyError:
+            if not missing_ok:
+                raise
         try:
             yield
         finally:
-            self._state.release(token)
+            if token is not None:
+                self._state.release(token)
         raise_server_errors()
 
     def start(self) -> FakeUpstream:
