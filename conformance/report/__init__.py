@@ -7,7 +7,7 @@ module with a ``write`` function plus one line in :data:`SINKS`.
 
 from __future__ import annotations
 
-from conformance.report import data, html, junit, verdict
+from conformance.report import data, html, junit, matrix_dir, verdict
 from conformance.report.sink import Output, Sink
 from conformance.report.terminal import format_finding, render_report
 
@@ -18,4 +18,5 @@ SINKS: list[Sink] = [
     data.write,  # --report-json
     html.write,  # --report-html
     junit.write,  # --report-junit
+    matrix_dir.write,  # --report-matrix
 ]
