@@ -86,6 +86,14 @@ def test_under_pytest_the_run_adds_its_column(tmp_path: Path, pytester: pytest.P
     assert failing_in(md, 0) == set() and failing_in(md, 1) == {CHECK}
     assert json.loads((d / "faulty.json").read_text("utf-8"))["runner"] == "pytest"
 
+    # a DIR that is a file: the same one line under pytest (which fails the run, as for any sink)
+    f = tmp_path / "a-file"
+    f.write_text("a file", "utf-8")
+    result = pytester.runpytest("--conformance-cassettes", TOOL, "-p", "no:cacheprovider", "--conformance", "--conformance-report-matrix", str(f))
+    assert result.ret == 1
+    result.stdout.fnmatch_lines([f"error: the matrix_dir sink could not write: --report-matrix {f}: is a file, not a directory"])
+    assert "Traceback" not in result.stdout.str() and f.read_text("utf-8") == "a file"
+
 
 def test_a_dir_that_is_a_file_is_one_line_and_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     f = tmp_path / "matrix"
