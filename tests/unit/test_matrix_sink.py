@@ -95,6 +95,15 @@ def test_under_pytest_the_run_adds_its_column(tmp_path: Path, pytester: pytest.P
     assert "Traceback" not in result.stdout.str() and f.read_text("utf-8") == "a file"
 
 
+def test_one_column_per_target_even_with_its_report_json_in_dir(tmp_path: Path) -> None:
+    d = tmp_path / "m"
+    argv = ["run", "--cassettes", TOOL, "--target-name", "bridge", "--report-matrix", str(d)]
+    assert cli.main([*argv, "--report-json", str(d / "bridge-ci-run.json")]) == 0
+    # the --report-json, the fake upstream's address beside it (no report: passed over), this sink's
+    assert sorted(p.name for p in d.glob("*.json")) == ["bridge-ci-run.json", "bridge-ci-run.upstream.json", "bridge.json"]
+    assert "| check | classes | bridge |" in (d / "matrix.md").read_text("utf-8")
+
+
 def test_a_dir_that_is_a_file_is_one_line_and_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     f = tmp_path / "matrix"
     f.write_text("a file", "utf-8")
@@ -105,10 +114,15 @@ def test_a_dir_that_is_a_file_is_one_line_and_exit_2(tmp_path: Path, capsys: pyt
     assert "Traceback" not in out and f.read_text("utf-8") == "a file"
 
 
-def test_a_json_in_dir_that_is_no_report_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_other_json_in_dir_is_passed_over_and_an_unreadable_report_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     d = tmp_path / "m"
     d.mkdir()
-    (d / "other.json").write_text('{"hello": 1}', "utf-8")
+    (d / "expectations.json").write_text('{"version": 1, "known_failures": []}', "utf-8")
+    assert cli.main(["run", "--cassettes", TOOL, "--report-matrix", str(d)]) == 0
+    assert "| check | classes | reference bridge |" in (d / "matrix.md").read_text("utf-8")
+    capsys.readouterr()
+    (d / "future.json").write_text('{"report_format": 99}', "utf-8")
     assert cli.main(["run", "--cassettes", TOOL, "--report-matrix", str(d)]) == 2
     out = capsys.readouterr().out
-    assert f"{d / 'other.json'}: not a responses-conformance report of format 1" in out and "Traceback" not in out
+    assert f"{d / 'future.json'}: not a responses-conformance report of format 1 (report_format 99)" in out
+    assert "Traceback" not in out
