@@ -30,13 +30,13 @@ from conformance.options import OutputSettings, Settings
 from conformance.pipeline import Pipeline, write_report
 from conformance.problems import known_problem_ids, known_problem_pairs, problem_id_of
 from conformance.report import format_finding
+from conformance.report.junit import PROPERTY, testcase_properties
 from conformance.report.sink import Output
 from conformance.run_report import CassetteResult
 
 ENV_PROXY = "RESPONSES_CONFORMANCE_PROXY_URL"
 ENV_UPSTREAM = "RESPONSES_CONFORMANCE_UPSTREAM_URL"
 ENV_RUN_DIR = "RESPONSES_CONFORMANCE_RUN_DIR"
-PROPERTY = "conformance"
 
 
 class ConformanceFailure(Exception):
@@ -199,32 +199,17 @@ class CheckItem(pytest.Item):
             result.findings(), [pair], suite.known_problems, suite.fail_on
         ):
             verdict = Verdict.XFAIL
-        data = {
-            "cassette": self.cassette.id,
-            "check": self.check_id,
-            "skipped": outcome.skipped,
-            "failing": bool(failing),
-            "verdict": verdict.value,
-            "findings": len(outcome.findings),
-        }
-        self.user_properties.append((PROPERTY, json.dumps(data)))
         spec = REGISTRY[self.check_id]
-        severity = spec.severity(suite.settings.profile)
-        self.user_properties += [
-            ("check", self.check_id),
-            ("cassette", self.cassette.id),
-            ("classes", " ".join(spec.classes)),
-            ("severity", severity.value if severity else "n/a"),
-            ("outcome", verdict.value),
-        ]
-        if outcome.findings:  # issue 10: the problem ids, so CI can tie a test to a problem
-            ids = dict.fromkeys(i for i in map(problem_id_of, outcome.findings) if i)
-            self.user_properties.append(("problem", " ".join(ids)))
-        impacts = [f.impact for f in outcome.findings if f.impact is not None]
-        if impacts:  # clients: the worst impact of this check's findings (JUnit <property name="impact">)
-            worst = max(impacts, key=lambda i: ("note", "warning", "error").index(i.level) if i.level in ("note", "warning", "error") else 0)
-            how = "measured" if worst.source == "live" else "lab table"
-            self.user_properties.append(("impact", f"{worst.level} ({how}): {worst.summary}"))
+        # issue 8: one module (the JUnit sink's) decides what a test's JUnit properties are
+        self.user_properties += testcase_properties(
+            self.cassette.id,
+            self.check_id,
+            outcome,
+            verdict,
+            classes=spec.classes,
+            severity=spec.severity(suite.settings.profile),
+            fail_on=suite.fail_on,
+        )
         if outcome.skipped:
             pytest.skip(outcome.skipped)
         where = exp.path if exp is not None else None

@@ -79,6 +79,8 @@ class OutputSettings:
     target_name: str | None = None
     report_json: str | None = None
     report_html: str | None = None
+    report_junit: str | None = None  # issue 8: the JUnit XML sink
+    report_matrix: str | None = None  # issue 8: the matrix sink's directory
     expectations: str | None = None
     update_expectations: bool = False
     strict_expectations: bool = False
@@ -188,6 +190,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("--report-json", "Write the JSON report (schemas/report.schema.json): versions, every exchange with its raw stream, every check outcome and finding.", metavar="PATH"),
     Option("--grid", "Also print the per-cassette grid (cassettes × check groups) after the problems.", "flag", False),  # issue 10
     Option("--report-html", "Write a self-contained HTML report (summary, findings, raw exchanges).", metavar="PATH"),
+    Option("--report-junit", "Write a JUnit XML file: one testcase per cassette × check (failure, skipped for skipped checks and known failures), with the run's and each test's properties (problem ids, client impact, bug classes).", metavar="PATH"),  # issue 8
+    Option("--report-matrix", "Save this run's JSON report as DIR/<target>.json and rebuild DIR/matrix.md and DIR/matrix.html from every report in DIR: each target adds or replaces its own column.", metavar="DIR"),  # issue 8
     Option("--conformance-snapshots", "Add one snapshot test per cassette: its exchange, normalised (ids as stable placeholders, no timings), against the stored snapshot; accept changes with --snapshot-update (syrupy).", "flag", False, pytest_only=True),
     Option("--conformance-snapshot-dir", "Where the snapshots live, relative to the rootdir.", "str", "__snapshots__/responses-conformance", "DIR", pytest_only=True),
     Option("--conformance-fuzz", "Add one test that fuzzes the target (the proxy of --proxy-url/--proxy-cmd, or the reference bridge with its faults) with N generated upstream streams (`responses-conformance fuzz`; needs the [fuzz] extra); each problem fails it, shrunk and saved under cassettes/found/.", "int", 0, "N", pytest_only=True),
@@ -260,6 +264,8 @@ def output_settings_from(get: Callable[[Option], Any]) -> OutputSettings:
         target_name=value("--target-name") or None,
         report_json=value("--report-json") or None,
         report_html=value("--report-html") or None,
+        report_junit=value("--report-junit") or None,
+        report_matrix=value("--report-matrix") or None,
         expectations=value("--expectations") or None,
         update_expectations=bool(value("--update-expectations")),
         strict_expectations=bool(value("--strict-expectations")),

@@ -211,7 +211,7 @@ def normalise(check_id: str, message: str) -> tuple[str, list[str]]:
 
 def problem_id(check_id: str, reason: str) -> str:
     """Stable across runs: a hash of the check id and the normalised reason."""
-    return "p-" + hashlib.sha256(f"{check_id}\n{reason}".encode()).hexdigest()[:8]
+    return "p-" + hashlib.sha256(f"{check_id}\n{reason}".encode("utf-8", "surrogatepass")).hexdigest()[:8]
 
 
 def problem_id_of(f: Finding) -> str | None:

@@ -13,7 +13,7 @@ from typing import Any
 from rich.console import Console
 
 from conformance.report.data import ReportError, load_report
-from conformance.report.matrix import build_matrix, matrix_html, matrix_markdown, matrix_table
+from conformance.report.matrix import build_matrix, matrix_table, write_matrix
 
 __all__ = ["register"]
 
@@ -40,10 +40,11 @@ def _matrix(args: argparse.Namespace, console: Console) -> int:
     matrix = build_matrix(reports)
     console.print(matrix_table(matrix))
     out = Path(args.output) if args.output else Path(args.reports[0]).parent / "matrix.md"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(matrix_markdown(matrix), "utf-8")
-    console.print(f"written: {out}", highlight=False, soft_wrap=True)
-    page = out.with_suffix(".html")  # issue 10: the HTML version beside the Markdown
-    page.write_text(matrix_html(matrix), "utf-8")
-    console.print(f"written: {page}", highlight=False, soft_wrap=True)
+    try:
+        written = write_matrix(matrix, out)  # issue 10: the HTML version beside the Markdown
+    except OSError as exc:
+        console.print(f"error: cannot write {exc.filename or out}: {exc.strerror or exc}", style="bold red", highlight=False, soft_wrap=True)
+        return 2
+    for path in written:
+        console.print(f"written: {path}", highlight=False, soft_wrap=True)
     return 0

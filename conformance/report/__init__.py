@@ -7,7 +7,7 @@ module with a ``write`` function plus one line in :data:`SINKS`.
 
 from __future__ import annotations
 
-from conformance.report import data, html, verdict
+from conformance.report import data, html, junit, matrix_dir, verdict
 from conformance.report.sink import Output, Sink
 from conformance.report.terminal import format_finding, render_report
 
@@ -17,4 +17,6 @@ SINKS: list[Sink] = [
     verdict.write,  # the console: the verdict, the problems most harmful first, the gate, snapshot states
     data.write,  # --report-json
     html.write,  # --report-html
+    junit.write,  # --report-junit
+    matrix_dir.write,  # --report-matrix
 ]

@@ -14,11 +14,15 @@ from __future__ import annotations
 import html
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from rich.table import Table
 
-__all__ = ["Matrix", "build_matrix", "matrix_html", "matrix_markdown", "matrix_table"]
+from conformance._safety import atomic_write
+from conformance._secrets import redact_text
+
+__all__ = ["Matrix", "build_matrix", "matrix_html", "matrix_markdown", "matrix_table", "write_matrix"]
 
 FAILED = ("fail", "xfail")
 
@@ -195,3 +199,16 @@ def matrix_html(m: Matrix) -> str:
         f"<table><thead><tr><th>check</th><th>classes</th>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
         f'<ul>{"".join(f"<li>{esc(c)}</li>" for c in m.captions)}</ul></body></html>\n'
     )
+
+
+def write_matrix(m: Matrix, markdown: str | Path) -> list[Path]:
+    """Write the matrix as Markdown to ``markdown`` and as HTML beside it (``.html``), each
+    atomically and with secrets redacted; the files written.
+
+    The one writer of both ``report matrix`` and the ``--report-matrix`` sink.
+    """
+    md = Path(markdown)
+    return [
+        atomic_write(md, redact_text(matrix_markdown(m))),
+        atomic_write(md.with_suffix(".html"), redact_text(matrix_html(m))),
+    ]
