@@ -72,7 +72,7 @@ def bench(session: nox.Session) -> None:
     reference bridge, ms per exchange through codex-relay, fake-upstream replays/s.
     `nox -s bench -- --quick` for a short run; `-- --skip codex,suite` to leave rows out.
     Then fuzz exchanges/s (benchmarks/bench_fuzz.py)."""
-    session.install("-e", ".[fuzz]", CODEX_RELAY)
+    session.install("-e", ".[fuzz]", "pytest-xdist>=3.5", CODEX_RELAY)
     session.run("python", "benchmarks/bench.py", *session.posargs)
     session.run("python", "benchmarks/bench_fuzz.py")
 

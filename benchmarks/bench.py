@@ -8,7 +8,9 @@ Rows:
 * memory: the peak Python allocation of ``run_checks`` (tracemalloc) per event, on top of the
   stream bytes, which exist before it starts;
 * SSE: one 64 MiB line parsed in 64 KiB and in 1 KiB chunks (linear: the same rate);
-* suite: ``responses-conformance run`` against the embedded reference bridge, wall and CPU;
+* suite: ``responses-conformance run`` against the embedded reference bridge, wall and CPU, with
+  ``--concurrency 1`` and 4;
+* xdist: ``pytest --conformance`` against the reference bridge, serially and with ``-n 2``;
 * codex-relay: the suite through codex-relay 0.5.8 (``--codex-relay PATH`` or on $PATH; the nox
   session installs it), ms of wall per exchange;
 * fake upstream: ``benchmarks/bench_upstream.py`` when it exists (it prints its own rows).
@@ -28,7 +30,6 @@ import gc
 import json
 import os
 import platform
-import re
 import resource
 import shutil
 import subprocess
@@ -215,7 +216,33 @@ def _count_exchanges(report: Any) -> int:
 
 
 def suite() -> None:
-    _run_suite([], "suite vs the reference bridge", "≤ 2 s wall, ≤ 2 s CPU", per_exchange=False)
+    for n in ("1", "4"):
+        _run_suite(["--concurrency", n], f"suite vs the reference bridge, --concurrency {n}", "≤ 2 s wall, ≤ 2 s CPU",
+                   per_exchange=False)
+
+
+def pytest_xdist() -> None:
+    """``pytest --conformance`` against the reference bridge: one process, then ``-n 2``."""
+    target = "-n 2 faster than serial"
+    try:
+        import xdist  # noqa: F401
+    except ImportError:
+        row("pytest --conformance", "skipped: pytest-xdist is not installed", target)
+        return
+    walls = {}
+    for label, extra in (("serial", []), ("-n 2", ["-n", "2"])):
+        with tempfile.TemporaryDirectory() as tmp:
+            t0 = time.perf_counter()
+            proc = subprocess.run(
+                [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--conformance", *extra],
+                capture_output=True, text=True, timeout=900, check=False, cwd=tmp,
+            )
+            walls[label] = time.perf_counter() - t0
+        if proc.returncode != 0:
+            row(f"pytest --conformance, {label}", f"failed (exit {proc.returncode})", target)
+            return
+    row("pytest --conformance, serial / -n 2", f"{walls['serial']:.1f} s / {walls['-n 2']:.1f} s wall "
+        f"({walls['serial'] / walls['-n 2']:.2f}x)", target)
 
 
 def codex_relay(path: str | None) -> None:
@@ -225,7 +252,9 @@ def codex_relay(path: str | None) -> None:
         row(label, "skipped: codex-relay not found (nox -s bench installs it)", "≤ 5 ms")
         return
     cmd = f"{exe} --port {{port}} --bind 127.0.0.1 --upstream {{upstream_url}} --api-key sk-x"
-    _run_suite(["--proxy-cmd", cmd, "--target-name", "codex-relay"], label, "≤ 5 ms", per_exchange=True)
+    for n in ("1", "4"):
+        _run_suite(["--proxy-cmd", cmd, "--target-name", "codex-relay", "--concurrency", n],
+                   f"{label}, --concurrency {n}", "≤ 5 ms", per_exchange=True)
 
 
 def upstream() -> None:
@@ -234,13 +263,22 @@ def upstream() -> None:
     if not script.exists():
         row(label, "hook: benchmarks/bench_upstream.py not present", "≥ 5,000/s kept-alive")
         return
-    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=600, check=False)
-    lines = [ln for ln in proc.stdout.splitlines() if ln.strip()]
-    if proc.returncode != 0 or not lines:
-        row(label, f"bench_upstream.py failed (exit {proc.returncode})", "≥ 5,000/s kept-alive")
-        return
-    for line in lines:
-        row("fake upstream", re.sub(r"\s+", " ", line.strip())[:90], "")
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "upstream.json"
+        proc = subprocess.run([sys.executable, str(script), "--json", str(out)], capture_output=True, text=True,
+                              timeout=600, check=False)
+        if proc.returncode != 0 or not out.exists():
+            row(label, f"bench_upstream.py failed (exit {proc.returncode})", "≥ 5,000/s kept-alive")
+            return
+        rows = json.loads(out.read_text())
+    for name, got in rows.items():
+        what, _, unit = name.partition(" (")
+        burst = what.startswith("burst")
+        value = f"{got['value']:,.0f} {'ok' if burst else unit.rstrip(')')}, {got['errors']} errors"
+        if burst:
+            value += f" ({unit.rstrip(')')})"
+        goal = "0 errors" if burst else ("≥ 5,000/s" if "kept-alive" in what else "")
+        row(f"fake upstream: {what}", value, goal)
 
 
 def main() -> None:
@@ -250,7 +288,7 @@ def main() -> None:
     parser.add_argument("--memory-size", type=int, default=100_000)
     parser.add_argument("--line-mib", type=int, default=64)
     parser.add_argument("--codex-relay", default=None, help="path of the codex-relay binary")
-    parser.add_argument("--skip", default="", help="comma-separated: checking,memory,line,suite,codex,upstream")
+    parser.add_argument("--skip", default="", help="comma-separated: checking,memory,line,suite,xdist,codex,upstream")
     parser.add_argument("--quick", action="store_true", help="sizes 1k,10k,100k; 8 MiB line")
     args = parser.parse_args()
     if args.quick:
@@ -267,6 +305,8 @@ def main() -> None:
         long_line(args.line_mib)
     if "suite" not in skip:
         suite()
+    if "xdist" not in skip:
+        pytest_xdist()
     if "codex" not in skip:
         codex_relay(args.codex_relay)
     if "upstream" not in skip:
