@@ -73,6 +73,8 @@ def bench(session: nox.Session) -> None:
     `nox -s bench -- --quick` for a short run; `-- --skip codex,suite` to leave rows out.
     Then fuzz exchanges/s (benchmarks/bench_fuzz.py)."""
     session.install("-e", ".[fuzz]", "pytest-xdist>=3.5", CODEX_RELAY)
+    # As users run it: with bytecode caching (a sandbox may turn it off; every import then compiles)
+    session.env["PYTHONDONTWRITEBYTECODE"] = ""
     session.run("python", "benchmarks/bench.py", *session.posargs)
     session.run("python", "benchmarks/bench_fuzz.py")
 

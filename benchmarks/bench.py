@@ -296,7 +296,8 @@ def main() -> None:
     skip = set(filter(None, args.skip.split(",")))
     load = os.getloadavg()[0]
     print(f"responses-conformance bench · Python {platform.python_version()} · {os.cpu_count()} CPUs · "
-          f"load average {load:.1f} at start · CPU time, best of {args.repeat}", file=sys.stderr)
+          f"load average {load:.1f} at start · CPU time, best of {args.repeat}"
+          f"{' · bytecode caching OFF (PYTHONDONTWRITEBYTECODE)' if sys.dont_write_bytecode else ''}", file=sys.stderr)
     if "checking" not in skip:
         checking([int(s) for s in args.sizes.split(",")], args.repeat)
     if "memory" not in skip:

@@ -13,6 +13,7 @@ import io
 import json
 import os
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -54,8 +55,9 @@ class Suite:
     """Per-process state of a conformance run (stored in ``config.stash``): a :class:`Pipeline`
     plus what pytest adds (the xdist run directory, the items' reports, the summary text)."""
 
-    def __init__(self, pipeline: Pipeline, snapshot_dir: Path | None = None) -> None:
+    def __init__(self, pipeline: Pipeline, snapshot_dir: Path | None = None, items: str = "check") -> None:
         self.pipeline = pipeline
+        self.items = items  # "check": a test per cassette × check; "cassette": a test per cassette
         self.settings: Settings = pipeline.settings
         self.outputs: OutputSettings = pipeline.outputs
         self.fail_on: Severity = pipeline.outputs.fail_on
@@ -159,6 +161,85 @@ class Suite:
         return [spec.id for spec in sorted(selected_checks(s.checks or None, s.exclude_checks or None), key=lambda x: x.id)]
 
 
+def _result_or_exit(item: pytest.Item, suite: Suite, cassette: Cassette) -> CassetteResult:
+    """The cassette's result; a harness bug (a server thread raised) stops the run with exit 2."""
+    try:
+        return suite.result(cassette)
+    except HarnessError as exc:
+        line = f"responses-conformance: {exc}"
+        if hasattr(item.config, "workerinput"):
+            # An xdist worker cannot end the run itself: it stops after this item, whose
+            # failure shows the one line; xdist's controller then stops every worker and
+            # ends the run as interrupted (exit 2) with this line, not as findings (exit 1).
+            item.session.shouldstop = line
+            raise
+        pytest.exit(line, returncode=2)
+
+
+@dataclass
+class _Judged:
+    """One check of one cassette, judged as the gate judges it."""
+
+    pair: tuple[str, str]
+    outcome: Outcome
+    failing: list[Finding]
+    verdict: Verdict
+    properties: list[tuple[str, object]]
+
+
+def _judge(suite: Suite, cassette: Cassette, check_id: str, result: CassetteResult) -> _Judged:
+    outcome = result.outcomes.get(check_id, Outcome(skipped="not run"))
+    failing = [f for f in outcome.findings if f.severity.rank >= suite.fail_on.rank]
+    crashed = result.outcomes.get(HARNESS_ERROR)  # hook (issue 13): a harness bug is not a skip
+    if crashed is not None and crashed.findings:
+        outcome = Outcome(outcome.findings + crashed.findings)
+        failing += crashed.findings
+    pair = (cassette.id, check_id)
+    exp = suite.expectations
+    verdict = judge(known=exp is not None and pair in exp.known, failing=bool(failing), skipped=bool(outcome.skipped))
+    # issue 10: every failing finding belongs to a problem the file lists by id (as the gate judges)
+    if verdict is Verdict.FAIL and exp is not None and suite.known_problems and known_problem_pairs(
+        result.findings(), [pair], suite.known_problems, suite.fail_on
+    ):
+        verdict = Verdict.XFAIL
+    spec = REGISTRY[check_id]
+    # issue 8: one module (the JUnit sink's) decides what a test's JUnit properties are
+    properties = testcase_properties(
+        cassette.id,
+        check_id,
+        outcome,
+        verdict,
+        classes=spec.classes,
+        severity=spec.severity(suite.settings.profile),
+        fail_on=suite.fail_on,
+    )
+    return _Judged(pair, outcome, failing, verdict, list(properties))
+
+
+def _known_reason(suite: Suite, pair: tuple[str, str]) -> str:
+    exp = suite.expectations
+    if exp is None:
+        return ""
+    return exp.known.get(pair) or "its problems are listed under known_problems"
+
+
+def _raise_verdict(suite: Suite, judged: _Judged) -> None:
+    """End a check's test as its verdict says: xfail, a failure with its findings, or pass."""
+    exp = suite.expectations
+    where = exp.path if exp is not None else None
+    pair = judged.pair
+    if judged.verdict is Verdict.XFAIL:
+        reason = _known_reason(suite, pair)
+        pytest.xfail(f"known failure in {where}" + (f": {reason}" if reason else ""))
+    if judged.verdict is Verdict.FAIL:
+        if exp is not None and suite.outputs.update_expectations:
+            pytest.xfail(f"new failure, added to {where} by --update-expectations")
+        note = f"conformance/{pair[0]}::{pair[1]} is not a known failure in {where}" if exp is not None else None
+        raise ConformanceFailure(judged.failing, note)
+    if judged.verdict is Verdict.FIXED and suite.outputs.strict_expectations and not suite.outputs.update_expectations:
+        raise FixedKnownFailure(f"cassette {pair[0]}, check {pair[1]} is listed as a known failure in {where} but passed; remove the entry (or run with --update-expectations)")
+
+
 class CheckItem(pytest.Item):
     """``conformance/<cassette>::<check id>``: passes, fails with findings, or skips with a reason."""
 
@@ -174,55 +255,12 @@ class CheckItem(pytest.Item):
 
     def runtest(self) -> None:
         suite = self.suite
-        try:
-            result = suite.result(self.cassette)
-        except HarnessError as exc:  # a harness bug (a server thread raised): stop the run, exit 2
-            line = f"responses-conformance: {exc}"
-            if hasattr(self.config, "workerinput"):
-                # An xdist worker cannot end the run itself: it stops after this item, whose
-                # failure shows the one line; xdist's controller then stops every worker and
-                # ends the run as interrupted (exit 2) with this line, not as findings (exit 1).
-                self.session.shouldstop = line
-                raise
-            pytest.exit(line, returncode=2)
-        outcome = result.outcomes.get(self.check_id, Outcome(skipped="not run"))
-        failing = [f for f in outcome.findings if f.severity.rank >= suite.fail_on.rank]
-        crashed = result.outcomes.get(HARNESS_ERROR)  # hook (issue 13): a harness bug is not a skip
-        if crashed is not None and crashed.findings:
-            outcome = Outcome(outcome.findings + crashed.findings)
-            failing += crashed.findings
-        pair = (self.cassette.id, self.check_id)
-        exp = suite.expectations
-        verdict = judge(known=exp is not None and pair in exp.known, failing=bool(failing), skipped=bool(outcome.skipped))
-        # issue 10: every failing finding belongs to a problem the file lists by id (as the gate judges)
-        if verdict is Verdict.FAIL and exp is not None and suite.known_problems and known_problem_pairs(
-            result.findings(), [pair], suite.known_problems, suite.fail_on
-        ):
-            verdict = Verdict.XFAIL
-        spec = REGISTRY[self.check_id]
-        # issue 8: one module (the JUnit sink's) decides what a test's JUnit properties are
-        self.user_properties += testcase_properties(
-            self.cassette.id,
-            self.check_id,
-            outcome,
-            verdict,
-            classes=spec.classes,
-            severity=spec.severity(suite.settings.profile),
-            fail_on=suite.fail_on,
-        )
-        if outcome.skipped:
-            pytest.skip(outcome.skipped)
-        where = exp.path if exp is not None else None
-        if verdict is Verdict.XFAIL:
-            reason = (exp.known.get(pair) or "its problems are listed under known_problems") if exp is not None else ""
-            pytest.xfail(f"known failure in {where}" + (f": {reason}" if reason else ""))
-        if verdict is Verdict.FAIL:
-            if exp is not None and suite.outputs.update_expectations:
-                pytest.xfail(f"new failure, added to {where} by --update-expectations")
-            note = f"conformance/{pair[0]}::{pair[1]} is not a known failure in {where}" if exp is not None else None
-            raise ConformanceFailure(failing, note)
-        if verdict is Verdict.FIXED and suite.outputs.strict_expectations and not suite.outputs.update_expectations:
-            raise FixedKnownFailure(f"cassette {pair[0]}, check {pair[1]} is listed as a known failure in {where} but passed; remove the entry (or run with --update-expectations)")
+        result = _result_or_exit(self, suite, self.cassette)
+        judged = _judge(suite, self.cassette, self.check_id, result)
+        self.user_properties += judged.properties
+        if judged.outcome.skipped:
+            pytest.skip(judged.outcome.skipped)
+        _raise_verdict(suite, judged)
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
         if isinstance(excinfo.value, ConformanceFailure):
@@ -244,6 +282,77 @@ class CheckItem(pytest.Item):
 
     def reportinfo(self) -> tuple[str, int | None, str]:
         return str(self.cassette.path or self.cassette.id), None, f"{self.cassette.id}::{self.check_id}"
+
+
+class CassetteFailure(Exception):
+    """Checks of one cassette that failed (``--conformance-items cassette``)."""
+
+    def __init__(self, failed: list[tuple[str, list[Finding], str | None]]) -> None:
+        super().__init__(f"{len(failed)} checks failed")
+        self.failed = failed
+
+
+class CassetteItem(pytest.Item):
+    """``conformance/<cassette>::checks`` (``--conformance-items cassette``): every selected check
+    of one cassette in one test, judged as the per-check tests are. Fails when any check fails (the
+    failure lists each failing check with its findings), xfails when the only failures are known,
+    skips when every check skipped. 65 tests instead of 4,680 keep pytest-xdist's per-test cost
+    small; the report, the JUnit sink and the gate see every check as before."""
+
+    def __init__(self, *, cassette: Cassette, suite: Suite, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.cassette = cassette
+        self.suite = suite
+        self.add_marker(pytest.mark.conformance)
+        for cls in {c for check_id in suite.check_ids() for c in REGISTRY[check_id].classes}:
+            self.keywords[cls] = True
+
+    def runtest(self) -> None:
+        suite = self.suite
+        result = _result_or_exit(self, suite, self.cassette)
+        judged = [_judge(suite, self.cassette, check_id, result) for check_id in suite.check_ids()]
+        for one in judged:
+            self.user_properties += one.properties
+        exp = suite.expectations
+        where = exp.path if exp is not None else None
+        update = exp is not None and suite.outputs.update_expectations
+        failed: list[tuple[str, list[Finding], str | None]] = []
+        for one in judged:
+            if one.verdict is Verdict.FAIL and not update:
+                note = f"conformance/{one.pair[0]}::{one.pair[1]} is not a known failure in {where}" if exp is not None else None
+                failed.append((one.pair[1], one.failing, note))
+            elif one.verdict is Verdict.FIXED and suite.outputs.strict_expectations and not update:
+                failed.append((one.pair[1], [], f"listed as a known failure in {where} but passed; remove the entry (or run with --update-expectations)"))
+        if failed:
+            raise CassetteFailure(failed)
+        known = [one.pair[1] for one in judged if one.verdict is Verdict.XFAIL]
+        new = [one.pair[1] for one in judged if one.verdict is Verdict.FAIL]
+        if known or new:
+            reasons = [f"known failure in {where}: {c}" for c in known] + [
+                f"new failure, added to {where} by --update-expectations: {c}" for c in new
+            ]
+            pytest.xfail("; ".join(reasons))
+        if judged and all(one.outcome.skipped for one in judged):
+            pytest.skip(f"every check skipped (first: {judged[0].outcome.skipped})")
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
+        if isinstance(excinfo.value, CassetteFailure):
+            parts = []
+            for check_id, findings, note in excinfo.value.failed:
+                body = "\n\n".join(format_finding(f, repro=False) for f in findings)
+                tail = f"\n{note}" if note else ""
+                parts.append(f"── {check_id}: {REGISTRY[check_id].summary}\n\n{body}{tail}".rstrip())
+            ids = dict.fromkeys(i for _, fs, _ in excinfo.value.failed for i in map(problem_id_of, fs) if i)
+            more = ("\n\nproblem " + ", ".join(ids) + ": its example and repro are in the conformance summary") if ids else ""
+            return "\n\n".join(parts) + more
+        if isinstance(excinfo.value, pytest.xfail.Exception):
+            return str(excinfo.value)
+        if isinstance(excinfo.value, HarnessError):
+            return f"responses-conformance: {excinfo.value} (not a finding against the proxy)"
+        return str(super().repr_failure(excinfo))
+
+    def reportinfo(self) -> tuple[str, int | None, str]:
+        return str(self.cassette.path or self.cassette.id), None, f"{self.cassette.id}::checks"
 
 
 class CassetteErrorItem(pytest.Item):
@@ -270,8 +379,11 @@ class CassetteNode(pytest.Collector):
         self.suite = suite
 
     def collect(self) -> Iterator[pytest.Item]:
-        for check_id in self.suite.check_ids():
-            yield CheckItem.from_parent(self, name=check_id, cassette=self.cassette, check_id=check_id, suite=self.suite)
+        if self.suite.items == "cassette":  # issue 15: one test per cassette
+            yield CassetteItem.from_parent(self, name="checks", cassette=self.cassette, suite=self.suite)
+        else:
+            for check_id in self.suite.check_ids():
+                yield CheckItem.from_parent(self, name=check_id, cassette=self.cassette, check_id=check_id, suite=self.suite)
         if self.suite.snapshot_dir is not None:
             from conformance.snapshots import SnapshotItem
 

@@ -85,7 +85,7 @@ def pytest_configure(config: pytest.Config) -> None:
     snapshot_dir = None
     if get(_option("--conformance-snapshots")):
         snapshot_dir = Path(config.rootpath) / (get(_option("--conformance-snapshot-dir")) or _option("--conformance-snapshot-dir").initial())
-    suite = Suite(pipeline, snapshot_dir)
+    suite = Suite(pipeline, snapshot_dir, items=str(get(_option("--conformance-items")) or "check"))
     config.stash[_SUITE] = suite
     if not hasattr(config, "workerinput"):
         config.pluginmanager.register(_Collector(suite), "responses-conformance-collector")
