@@ -8,10 +8,12 @@ shared by the workers (one file lock per cassette), so each cassette's exchange 
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import io
 import json
 import os
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +30,7 @@ from conformance.exceptions import HarnessError, UserError
 from conformance.exchange import Finding, Outcome, Severity
 from conformance.expectations import Expectations, Verdict, judge
 from conformance.options import OutputSettings, Settings
-from conformance.pipeline import Pipeline, write_report
+from conformance.pipeline import Pipeline, run_concurrently, write_report
 from conformance.problems import known_problem_ids, known_problem_pairs, problem_id_of
 from conformance.report import format_finding
 from conformance.report.junit import PROPERTY, testcase_properties
@@ -72,6 +74,8 @@ class Suite:
         self.owns_run_dir = False
         self._known_problems: dict[str, str] | None = None
         self.worker = False
+        self._precompute: threading.Thread | None = None
+        self._stopping = threading.Event()
         self.wanted: list[str] = []  # cassette ids of the session's items, in order (set after collection)
 
     @property
@@ -107,6 +111,9 @@ class Suite:
         self.pipeline.load()
 
     def stop(self) -> None:
+        self._stopping.set()
+        if self._precompute is not None:
+            self._precompute.join(timeout=60)
         self.pipeline.stop()
         for key in (ENV_PROXY, ENV_UPSTREAM, ENV_RUN_DIR):
             if self.owns_run_dir:
@@ -123,19 +130,44 @@ class Suite:
             self._prefetch(cassette)
             if cassette.id in self.cache:
                 return self.cache[cassette.id]
-        if self.run_dir is None:
-            res = self.pipeline.run_cassette(cassette)
-        else:
-            path = self.run_dir / f"{cassette.id}.json"
-            with open(self.run_dir / f"{cassette.id}.lock", "w") as lock:
-                fcntl.flock(lock, fcntl.LOCK_EX)
-                if path.exists():
-                    res = CassetteResult.from_json(json.loads(path.read_text("utf-8")))
-                else:
-                    res = self.pipeline.run_cassette(cassette)
-                    write_shared_result(path, res.to_json())  # hook (issue 13): no secret in clear
+        res = self._shared(cassette)
         self.cache[cassette.id] = res
         return res
+
+    def _shared(self, cassette: Cassette) -> CassetteResult:
+        """Run a cassette once per run: under the run directory's lock, whoever (a worker, the
+        controller's precompute) takes the lock first runs it and writes it; the others read it."""
+        if self.run_dir is None:
+            return self.pipeline.run_cassette(cassette)
+        path = self.run_dir / f"{cassette.id}.json"
+        with open(self.run_dir / f"{cassette.id}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if path.exists():
+                return CassetteResult.from_json(json.loads(path.read_text("utf-8")))
+            res = self.pipeline.run_cassette(cassette)
+            write_shared_result(path, res.to_json())  # hook (issue 13): no secret in clear
+            return res
+
+    def precompute(self, node_ids: list[str]) -> None:
+        """issue 15, xdist controller: run the cassettes of ``node_ids`` in the background,
+        ``--concurrency`` at once, while the workers start and report; a worker that needs one
+        first runs it itself (the run directory's lock decides)."""
+        if self._precompute is not None or self.run_dir is None:
+            return
+        wanted = {n.split("/", 1)[1].split("::", 1)[0] for n in node_ids if n.startswith("conformance/") and "::" in n}
+        batch = [c for c in self.pipeline.cassettes if c.id in wanted]
+
+        def one(cassette: Cassette) -> CassetteResult:
+            if self._stopping.is_set():
+                return CassetteResult(cassette.id, [], {})
+            return self._shared(cassette)
+
+        def run() -> None:
+            with contextlib.suppress(Exception):  # a worker runs what this could not
+                run_concurrently(batch, one, max(self.settings.effective_concurrency, 1))
+
+        self._precompute = threading.Thread(target=run, name="conformance-precompute", daemon=True)
+        self._precompute.start()
 
     def _prefetch(self, first: Cassette) -> None:
         """issue 15: in one process, run the session's next cassettes ``--concurrency`` at once

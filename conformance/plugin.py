@@ -164,6 +164,14 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     suite.wanted = list(dict.fromkeys(i for i in ids if isinstance(i, str)))
 
 
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_node_collection_finished(node: Any, ids: list[str]) -> None:
+    """issue 15: the controller runs the collected cassettes while the workers start."""
+    suite = _suite(node.config)
+    if suite is not None and suite.started and not node.config.getoption("collectonly"):
+        suite.precompute(ids)
+
+
 class _Collector:
     """Registered on the controller of an active run: sees every item's report, xdist's too."""
 

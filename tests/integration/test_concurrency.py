@@ -166,20 +166,23 @@ def test_a_concurrency_out_of_range_is_one_line_and_exit_2() -> None:
 
 
 @pytest.mark.slow
-def test_under_pytest_cassettes_at_once_report_exactly_what_one_by_one_does(tmp_path: Path) -> None:
+@pytest.mark.parametrize("how", [("--conformance-concurrency", "6"), ("-n", "2")], ids=["concurrency", "xdist"])
+def test_under_pytest_cassettes_at_once_report_exactly_what_one_by_one_does(tmp_path: Path, how: tuple[str, str]) -> None:
+    """Several cassettes at once in one process, or under xdist (the controller runs cassettes in
+    the background while the workers start; a worker that needs one first runs it itself)."""
     reports = {}
-    for n in ("1", "6"):
+    for n, extra in (("1", ()), ("many", how)):
         out = tmp_path / f"pytest-{n}.json"
         proc = subprocess.run(
             [
                 sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--conformance",
                 "--conformance-cassettes", str(SHIPPED / "tools"), "--conformance-cassettes", str(SHIPPED / "multiturn"),
                 "--conformance-reference-fault", "Q2-tool-result-dropped",
-                "--conformance-concurrency", n, "--conformance-report-json", str(out),
+                "--conformance-concurrency", "1" if n == "1" else "4", *extra, "--conformance-report-json", str(out),
             ],
             capture_output=True, text=True, timeout=600, cwd=tmp_path,
         )
         assert proc.returncode == 1, proc.stdout[-2000:]
         reports[n] = normalised(json.loads(out.read_text("utf-8")))
-    assert reports["6"] == reports["1"]
+    assert reports["many"] == reports["1"]
     assert not reports["1"]["summary"]["ok"]
