@@ -107,7 +107,17 @@ def impact_for(
     With ``key`` (a finding's :func:`finding_key`), only the defect kinds whose findings had that
     key count, when there are such kinds; otherwise every defect written for the check.
     """
-    data = table if table is not None else load_table()
+    if table is None:  # the committed table does not change during a run: one answer per question
+        return _impact_of_committed(check_id, key, rule)
+    return _impact(check_id, key, table, rule)
+
+
+@lru_cache(maxsize=4096)
+def _impact_of_committed(check_id: str, key: str | None, rule: str) -> Impact | None:
+    return _impact(check_id, key, load_table(), rule)
+
+
+def _impact(check_id: str, key: str | None, data: dict[str, Any], rule: str) -> Impact | None:
     clients: dict[str, Any] = data.get("clients", {})
     kinds = {name: d for name, d in data.get("defects", {}).items() if d.get("check") == check_id}
     if not kinds:
