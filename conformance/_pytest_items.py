@@ -565,8 +565,9 @@ def finish_session(suite: Suite, session: pytest.Session) -> None:
     options = suite.outputs if suite.started else OutputSettings(fail_on=suite.fail_on)
     write_report(report, Output(console, options))
     suite.summary_text = buffer.getvalue()
-    if report.sink_errors and session.exitstatus == pytest.ExitCode.OK:  # hook (issue 13)
-        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    if report.sink_errors:  # hook (issue 13): as the CLI, a report not written outranks findings
+        crashed = any(not isinstance(exc, (OSError, UserError)) for _, exc in report.sink_errors)
+        session.exitstatus = pytest.ExitCode.INTERNAL_ERROR if crashed else pytest.ExitCode.USAGE_ERROR
 
 
 def terminal_summary(suite: Suite, terminalreporter: Any) -> None:

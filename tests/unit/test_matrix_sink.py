@@ -86,11 +86,11 @@ def test_under_pytest_the_run_adds_its_column(tmp_path: Path, pytester: pytest.P
     assert failing_in(md, 0) == set() and failing_in(md, 1) == {CHECK}
     assert json.loads((d / "faulty.json").read_text("utf-8"))["runner"] == "pytest"
 
-    # a DIR that is a file: the same one line under pytest (which fails the run, as for any sink)
+    # a DIR that is a file: the same one line under pytest, and a usage exit (4) as the CLI's 2
     f = tmp_path / "a-file"
     f.write_text("a file", "utf-8")
     result = pytester.runpytest("--conformance-cassettes", TOOL, "-p", "no:cacheprovider", "--conformance", "--conformance-report-matrix", str(f))
-    assert result.ret == 1
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stdout.fnmatch_lines([f"error: the matrix_dir sink could not write: --report-matrix {f}: is a file, not a directory"])
     assert "Traceback" not in result.stdout.str() and f.read_text("utf-8") == "a file"
 
