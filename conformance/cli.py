@@ -147,8 +147,17 @@ def _version_line() -> str:
         return f"responses-conformance {VERSION}"
 
 
+class _Parser(argparse.ArgumentParser):
+    """No abbreviated options (``--profil`` is a typo, not ``--profile``), in every subcommand:
+    argparse gives subparsers the parser class of their parent."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="responses-conformance",
         description="Check an OpenAI Responses API server or proxy against recorded upstream traffic.",
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
@@ -15,6 +16,7 @@ from ._server import ReferenceBridge
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
+        allow_abbrev=False,
         prog="python -m conformance.reference",
         description="A correct Responses -> Chat Completions bridge, with optional named faults.",
     )
@@ -37,9 +39,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--list-faults", action="store_true", help="list the faults and exit")
     args = parser.parse_args(argv)
     if args.list_faults:
-        for fault in FAULTS.values():
-            checks = ",".join(sorted(fault.expected_checks))
-            print(f"{fault.name:32} {fault.bug_class:4} {checks:60} {fault.description}")
+        try:
+            for fault in FAULTS.values():
+                checks = ",".join(sorted(fault.expected_checks))
+                print(f"{fault.name:32} {fault.bug_class:4} {checks:60} {fault.description}", flush=True)
+        except BrokenPipeError:  # `| head`: the reader has what it wanted
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     if not args.upstream_url:
         parser.error("--upstream-url is required")

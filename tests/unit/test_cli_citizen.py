@@ -141,3 +141,20 @@ def test_serve_upstream_with_duration_serves_everything() -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
     count = int(re.search(r"\((\d+) cassettes", proc.stdout).group(1))  # type: ignore[union-attr]
     assert count > 10
+
+
+@pytest.mark.parametrize("args", [("run", "--profil", "strict"), ("report", "matrix", "--outpu", "x.md", "a.json")])
+def test_an_abbreviated_option_is_a_typo_not_the_option(args: tuple[str, ...]) -> None:
+    proc = cli(*args)
+    assert proc.returncode == 2
+    assert "unrecognized arguments: " + args[-2 if args[0] == "run" else -3] in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_the_fault_list_piped_into_head_ends_quietly() -> None:
+    proc = subprocess.run(
+        f"{sys.executable} -m conformance.reference --list-faults | head -1",
+        shell=True, capture_output=True, text=True, timeout=60, executable="/bin/bash",
+    )
+    assert proc.stdout.count("\n") == 1 and proc.stdout.split()[0] in FAULTS
+    assert "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr
