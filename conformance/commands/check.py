@@ -58,6 +58,11 @@ def register(sub: Any) -> dict[str, Callable[[argparse.Namespace, Console], int]
     c.add_argument("--fail-on", choices=("error", "warning"), default="error", help="lowest severity that fails (exit 1)")
     c.add_argument("--clients", metavar="SET", help="also replay the exchange into these real clients (all, python, node, codex, names)")
     c.add_argument("--json", metavar="OUT", help="also write the result (exchange, outcomes) as JSON to OUT")
+    # issue 8: the report sinks of `run` and pytest, here too
+    c.add_argument("--report-json", metavar="PATH", help="write the JSON report (schemas/report.schema.json)")
+    c.add_argument("--report-html", metavar="PATH", help="write a self-contained HTML report")
+    c.add_argument("--report-junit", metavar="PATH", help="write a JUnit XML file (one testcase per check)")
+    c.add_argument("--report-matrix", metavar="DIR", help="add this report to the matrix in DIR")
 
     one = sub.add_parser("cassette", help="make a cassette: `cassette from-capture FILE…`")
     one_sub = one.add_subparsers(dest="cassette_command", required=True)
@@ -110,7 +115,14 @@ def _check(args: argparse.Namespace, console: Console) -> int:
         [result], target=Target(f"{what} {args.file}{legs}"), profile=args.profile, fail_on=threshold, runner="check"
     )
     report.clients = [c.name for c in clients]
-    write_report(report, Output(console, OutputSettings(fail_on=threshold)))
+    outputs = OutputSettings(
+        fail_on=threshold,
+        report_json=args.report_json,
+        report_html=args.report_html,
+        report_junit=args.report_junit,
+        report_matrix=args.report_matrix,
+    )
+    write_report(report, Output(console, outputs))
     skipped: dict[str, list[str]] = {}
     for cid, outcome in sorted(result.outcomes.items()):
         if outcome.skipped:

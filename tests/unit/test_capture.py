@@ -224,3 +224,32 @@ def test_a_two_leg_capture_runs_the_checks_that_need_the_upstream(two_leg_captur
         chunk.data = chunk.data.replace(b"friend", b"enemy")
     fired = {f.check_id for f in check_capture(capture).findings()}
     assert fired and all(REGISTRY[cid].needs_upstream for cid in fired), fired
+
+
+def test_check_writes_the_report_sinks_of_run(tmp_path: Path, sse_bytes: bytes) -> None:
+    """`check FILE` hands its report to the same sinks as `run` and pytest: JSON (valid against
+    the report schema, runner "check"), HTML, JUnit and the matrix."""
+    import xml.etree.ElementTree as ET
+
+    import jsonschema
+
+    from conformance.resources import schemas_dir
+
+    cut = sse_bytes[: sse_bytes.rindex(b"event: response.completed")]  # no terminal event
+    path = tmp_path / "cut.sse"
+    path.write_bytes(cut)
+    out = tmp_path / "out"
+    proc = cli(
+        "check", str(path), "--report-json", str(out / "r.json"), "--report-html", str(out / "r.html"),
+        "--report-junit", str(out / "r.xml"), "--report-matrix", str(out / "matrix"),
+    )
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    report = json.loads((out / "r.json").read_text("utf-8"))
+    schema = json.loads((schemas_dir() / "report.schema.json").read_text("utf-8"))
+    assert not list(jsonschema.Draft202012Validator(schema).iter_errors(report))
+    assert report["runner"] == "check"
+    suite = ET.parse(out / "r.xml").getroot()
+    failed = {tc.get("name") for tc in suite.iter("testcase") if tc.find("failure") is not None}
+    assert "lifecycle.terminal_present" in failed
+    assert "<html" in (out / "r.html").read_text("utf-8").lower()
+    assert (out / "matrix" / "matrix.md").exists()
