@@ -86,11 +86,15 @@ class OutputSettings:
     strict_expectations: bool = False
     fail_on: Severity = Severity.ERROR
     grid: bool = False  # issue 10: the cassettes × groups grid after the problems
+    snapshot_dir: str | None = None  # --snapshot-dir: the snapshot sink compares with DIR/<cassette>.json
+    snapshot_update: bool = False  # --snapshot-update: it writes the missing and different ones
 
     def check(self) -> str | None:
         """A usage error, or None."""
         if self.update_expectations and not self.expectations:
             return "--update-expectations needs --expectations FILE (the file to write)"
+        if self.snapshot_update and not self.snapshot_dir:
+            return "--snapshot-update needs --snapshot-dir DIR (where the snapshots are)"
         return None
 
     def load_expectations(self) -> Expectations | None:
@@ -114,6 +118,7 @@ class Option:
     metavar: str | None = None
     choices: Sequence[str] | None = None
     pytest_only: bool = False
+    cli_only: bool = False  # not a pytest option (pytest has its own way: syrupy's --snapshot-update)
 
     @property
     def dest(self) -> str:
@@ -195,6 +200,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("--conformance-snapshots", "Add one snapshot test per cassette: its exchange, normalised (ids as stable placeholders, no timings), against the stored snapshot; accept changes with --snapshot-update (syrupy).", "flag", False, pytest_only=True),
     Option("--conformance-items", "One test per cassette × check (check), or one per cassette that fails when any of its checks fails (cassette: 65 tests instead of thousands, which keeps pytest-xdist's per-test cost small).", "str", "check", "KIND", ("check", "cassette"), pytest_only=True),
     Option("--conformance-snapshot-dir", "Where the snapshots live, relative to the rootdir.", "str", "__snapshots__/responses-conformance", "DIR", pytest_only=True),
+    Option("--snapshot-dir", "Compare each cassette's exchange, normalised as --conformance-snapshots does, with DIR/<cassette>.json (the same file, syrupy's JSON format); a missing or different snapshot fails the run, with a short diff.", metavar="DIR", cli_only=True),
+    Option("--snapshot-update", "With --snapshot-dir: write the missing and different snapshots instead of failing (syrupy's --snapshot-update under pytest).", "flag", False, cli_only=True),
     Option("--conformance-fuzz", "Add one test that fuzzes the target (the proxy of --proxy-url/--proxy-cmd, or the reference bridge with its faults) with N generated upstream streams (`responses-conformance fuzz`; needs the [fuzz] extra); each problem fails it, shrunk and saved under cassettes/found/.", "int", 0, "N", pytest_only=True),
     Option("--conformance-fuzz-seed", "Hypothesis seed of --conformance-fuzz.", "int", 0, "S", pytest_only=True),
 )
@@ -272,6 +279,8 @@ def output_settings_from(get: Callable[[Option], Any]) -> OutputSettings:
         strict_expectations=bool(value("--strict-expectations")),
         fail_on=Severity(value("--fail-on") or "error"),
         grid=bool(value("--grid")),
+        snapshot_dir=value("--snapshot-dir") or None,
+        snapshot_update=bool(value("--snapshot-update")),
     )
 
 
@@ -282,6 +291,9 @@ def markdown_table() -> str:
         default = "" if o.initial() in (None, False) else f"`{o.initial()}`"
         meta = f" {o.metavar}" if o.metavar else ""
         run = "" if o.pytest_only else f"`{o.flag}`"
+        if o.cli_only:
+            rows.append(f"|  | {run} |  | {default} | {o.help.replace('|', '/')} |")
+            continue
         rows.append(f"| `{o.pytest_flag}{meta}` | {run} | `{o.ini}` | {default} | {o.help.replace('|', '/')} |")
     return "\n".join(rows) + "\n"
 

@@ -24,6 +24,8 @@ _NOT_ACTIVATING = ("--conformance-fuzz", "--conformance-fuzz-seed")
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("conformance", "Responses API conformance (responses-conformance)")
     for opt in OPTIONS:
+        if opt.cli_only:
+            continue
         kwargs: dict[str, Any] = {"dest": "conformance_" + opt.dest, "help": opt.help}
         if opt.kind == "flag":
             kwargs.update(action="store_true", default=None)
@@ -44,6 +46,8 @@ def _option(flag: str) -> Option:
 
 def _getter(config: pytest.Config) -> Any:
     def get(opt: Option) -> Any:
+        if opt.cli_only:
+            return None
         value = config.getoption("conformance_" + opt.dest)
         if value is None:
             ini = config.getini(opt.ini)
@@ -66,7 +70,7 @@ def pytest_configure(config: pytest.Config) -> None:
     # other of its options on the command line: `pytest --conformance-cassettes DIR` must run them.
     active = any(get(o) for o in OPTIONS if o.flag in ("--conformance", "--proxy-url", "--proxy-cmd", "--reference-fault"))
     active = active or any(
-        config.getoption("conformance_" + o.dest) not in (None, False) for o in OPTIONS if o.flag not in _NOT_ACTIVATING
+        config.getoption("conformance_" + o.dest) not in (None, False) for o in OPTIONS if o.flag not in _NOT_ACTIVATING and not o.cli_only
     )
     _configure_fuzz(config, get)
     if not active:

@@ -25,6 +25,7 @@ from conformance.expectations import Judgement, Pair, Verdict, judge
 __all__ = [
     "REPORT_FORMAT",
     "SCHEMA_ID",
+    "SNAPSHOT_FAILURES",
     "VERSION",
     "CassetteResult",
     "CheckInfo",
@@ -39,6 +40,7 @@ __all__ = [
 VERSION = "0.1.0"
 REPORT_FORMAT = 1
 SCHEMA_ID = "https://responses-conformance.dev/schemas/report.schema.json"
+SNAPSHOT_FAILURES = frozenset({"missing", "different"})  # snapshot states that fail a run
 _SECRET_HEADERS = SECRET_HEADERS  # hook (issue 13): one list of credential names
 
 
@@ -255,7 +257,8 @@ class RunReport:
     aborted: bool = False  # the run did not finish normally (pytest: interrupted, internal error)
     expectations_written: str | None = None  # the expectation file this run rewrote
     known_failures: int = 0  # entries in the expectation file after the run
-    snapshots: dict[str, str] = field(default_factory=dict)  # cassette id -> snapshot state
+    # cassette id -> snapshot state: matched, created, updated, or (failing) missing, different
+    snapshots: dict[str, str] = field(default_factory=dict)
     snapshot_dir: str | None = None
     # issue 10: the findings grouped into problems (conformance.problems.problems_json), set by
     # the report builder (conformance.pipeline.build_report); None: not grouped
@@ -280,9 +283,15 @@ class RunReport:
         return out
 
     @property
+    def snapshot_failures(self) -> list[str]:
+        """The cassettes whose snapshot is missing or different (and was not updated), sorted."""
+        return sorted(c for c, state in self.snapshots.items() if state in SNAPSHOT_FAILURES)
+
+    @property
     def ok(self) -> bool:
-        """True when the run passes: no new failure, no broken cassette, a passing judgement."""
-        failed = self.counts()[Verdict.FAIL.value] > 0 or bool(self.load_errors)
+        """True when the run passes: no new failure, no broken cassette, a passing judgement, no
+        missing or different snapshot."""
+        failed = self.counts()[Verdict.FAIL.value] > 0 or bool(self.load_errors) or bool(self.snapshot_failures)
         failed = failed or (self.judgement is not None and self.judgement.failed)
         return not failed and not self.aborted
 
@@ -347,6 +356,8 @@ class RunReport:
         }
         if self.problems is not None:
             doc["problems"] = self.problems
+        if self.snapshots:
+            doc["snapshots"] = {"dir": self.snapshot_dir, "states": dict(sorted(self.snapshots.items()))}
         return doc
 
     @classmethod
@@ -385,4 +396,6 @@ class RunReport:
             catalog=catalog,
             problems=data.get("problems"),
             clients=list((data.get("clients") or {}).get("selected") or []),
+            snapshots=dict((data.get("snapshots") or {}).get("states") or {}),
+            snapshot_dir=(data.get("snapshots") or {}).get("dir"),
         )

@@ -38,7 +38,7 @@ from conformance.problems import (
 from conformance.report.grid import render_grid
 from conformance.report.sink import Output
 from conformance.report.terminal import client_lines, safe
-from conformance.run_report import RunReport, impact_by_check
+from conformance.run_report import SNAPSHOT_FAILURES, RunReport, impact_by_check
 
 __all__ = ["gate_line", "render_verdict", "repro_dir", "repro_lines", "write", "write_repro_body"]
 
@@ -215,7 +215,12 @@ def render_verdict(
             gate_say(f"  stale entry (no such cassette or check in this run): cassette {pair['cassette']}, check {pair['check']}", "yellow")
     else:
         failing = sum(1 for p in problems if p.severity.rank >= Severity(report.get("fail_on", "error")).rank)
-        say(f"FAILED: {_plural(failing, 'problem')} at or above {report.get('fail_on', 'error')}" if not ok else "PASSED", "bold red" if not ok else "bold green")
+        why = [f"{_plural(failing, 'problem')} at or above {report.get('fail_on', 'error')}"]
+        snapshots = (report.get("snapshots") or {}).get("states", {})
+        bad = sum(1 for state in snapshots.values() if state in SNAPSHOT_FAILURES)
+        if bad:  # missing or different snapshots fail a run too
+            why = [*why[: 1 if failing else 0], f"{_plural(bad, 'snapshot')} missing or different"]
+        say(f"FAILED: {'; '.join(why)}" if not ok else "PASSED", "bold red" if not ok else "bold green")
     if not problems:
         return list(problems)
 
@@ -299,5 +304,7 @@ def write(report: RunReport, out: Output) -> list[Path]:
         for state in report.snapshots.values():
             counts[state] = counts.get(state, 0) + 1
         text = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
-        console.print(Text(f"conformance snapshots in {report.snapshot_dir}: {text}", style="bold"), soft_wrap=True)
+        hint = " (accept with --snapshot-update)" if report.snapshot_failures else ""
+        style = "bold red" if report.snapshot_failures else "bold"
+        console.print(Text(f"conformance snapshots in {report.snapshot_dir}: {text}{hint}", style=style), soft_wrap=True)
     return []
