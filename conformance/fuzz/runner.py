@@ -33,7 +33,7 @@ from hypothesis.control import current_build_context
 from hypothesis.database import DirectoryBasedExampleDatabase, ExampleDatabase
 from hypothesis.errors import Flaky
 
-from conformance.cassette import load_cassette, parse_cassette
+from conformance.cassette import Cassette, load_cassette, parse_cassette
 from conformance.exceptions import CassetteError, HarnessError
 from conformance.exchange import Finding, Severity
 from conformance.expected import expect
@@ -316,6 +316,10 @@ class _Campaign:
             cassette = parse_cassette(trial)
         except CassetteError:
             return False
+        return self._problem_in(cassette, pid)
+
+    def _problem_in(self, cassette: Cassette, pid: str) -> bool:
+        """Run ``cassette`` (the fake upstream learns it first): does it show problem ``pid``?"""
         if self.harness.upstream is not None:
             self.harness.upstream.add([cassette])
         result = self.harness.run(cassette)
@@ -327,10 +331,7 @@ class _Campaign:
             cassette = load_cassette(path)
         except CassetteError:
             return False
-        if self.harness.upstream is not None:
-            self.harness.upstream.add([cassette])
-        result = self.harness.run(cassette)
-        return pid in {p for p, _ in _problems_of(result)}
+        return self._problem_in(cassette, pid)
 
 
 def _target_name(s: Settings) -> str:

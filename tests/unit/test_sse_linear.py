@@ -15,29 +15,12 @@ from dataclasses import replace
 
 import pytest
 from conftest import RawServer, Script, sse_head, stall
+from sse_sample import STREAM
 
 from conformance.checks import run_checks
 from conformance.driver import Limits, drive
 from conformance.exchange import Chunk, Exchange
 from conformance.sse import MAX_LINE, SSEEvent, SSEParser, parse_sse
-
-STREAM = (
-    "\ufeffevent: response.created\r\ndata: {\"a\":1}\r\n\r\n"
-    ": a comment\n"
-    "event: x\n"
-    "id: 7\n"
-    "data: line one\n"
-    "data:line two\n"
-    "\n"
-    "retry: 100\r"
-    "data: é😀\r"
-    "\r"
-    "data\n"
-    "\n"
-    "event: response.completed\n"
-    "data: {}\n"
-    "\n"
-).encode()
 
 
 def _view(events: list[SSEEvent]) -> list[tuple[object, ...]]:
