@@ -5,7 +5,8 @@ With ``--conformance-snapshots`` the plugin adds one test per cassette,
 :func:`normalise_exchanges`, with ``<rootdir>/__snapshots__/responses-conformance/<cassette>.json``
 (``--conformance-snapshot-dir``). A missing or different snapshot fails with syrupy's diff; syrupy's
 own ``--snapshot-update`` accepts the change. The snapshots belong to the proxy project (they sit
-beside its tests), never to the harness.
+beside its tests), never to the harness. ``responses-conformance run --snapshot-dir DIR`` compares
+the same files without pytest (the snapshot sink, :mod:`conformance.report.snapshot`).
 
 Normalising keeps what a proxy decides and drops what changes on every run:
 
