@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from functools import cached_property
 
 from conformance.checks._registry import Context, Issue, check
-from conformance.final_response import response_of
 from conformance.schema import SchemaViolation, load_schemas
 
 
@@ -139,7 +138,7 @@ def usage_details(ctx: Context) -> Iterator[Issue]:
     """
     ex = ctx.exchange
     if ex.mode == "nonstream":
-        body, _ = response_of(ex)
+        body, _ = ctx.final
         if body is None:
             return
         for v in load_schemas().validate("response", body):
