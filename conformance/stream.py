@@ -225,6 +225,7 @@ _BATCH = 64
 """Payloads parsed per call of the JSON scanner (see :func:`_parse_flat`)."""
 _BATCH_CHARS = 64 * 1024
 _LEAF = 8
+_SHARED_IDS = 4096
 
 
 def _parse_flat(datas: list[str], lo: int, hi: int, out: list[Any]) -> None:
@@ -271,25 +272,33 @@ def _parse_flat(datas: list[str], lo: int, hi: int, out: list[Any]) -> None:
 
 
 def _to_events(sse_events: list[SSEEvent], types: dict[str, str]) -> list[Event]:
-    """One :class:`Event` per SSE event, as :func:`_to_event` makes it, flat payloads in batches."""
-    datas = [s.data for s in sse_events]
-    parsed: list[Any] = [None] * len(datas)
-    for lo in range(0, len(datas), _BATCH):
-        _parse_flat(datas, lo, min(lo + _BATCH, len(datas)), parsed)
-    del datas
+    """One :class:`Event` per SSE event, as :func:`_to_event` makes it, flat payloads in batches.
+
+    The ``item_id`` of a flat payload is shared with the earlier events of the same item (the
+    bulk of a stream is deltas of a few items): one string per item, not one per event.
+    """
     events: list[Event] = []
     append = events.append
-    for sse, obj in zip(sse_events, parsed, strict=True):
-        if obj is None:
-            append(_to_event(sse, types))
-            continue
-        t = obj.get("type")
-        if type(t) is not str:
-            append(Event(sse.index, sse, obj, None))
-            continue
-        if len(types) < 256:
-            t = obj["type"] = types.setdefault(t, t)
-        append(Event(sse.index, sse, obj, t))
+    ids: dict[str, str] = {}
+    for lo in range(0, len(sse_events), _BATCH):
+        batch = sse_events[lo : lo + _BATCH]
+        datas = [s.data for s in batch]
+        parsed: list[Any] = [None] * len(batch)
+        _parse_flat(datas, 0, len(batch), parsed)
+        for sse, obj in zip(batch, parsed, strict=True):
+            if obj is None:
+                append(_to_event(sse, types))
+                continue
+            iid = obj.get("item_id")
+            if type(iid) is str:
+                obj["item_id"] = ids.get(iid) or (ids.setdefault(iid, iid) if len(ids) < _SHARED_IDS else iid)
+            t = obj.get("type")
+            if type(t) is not str:
+                append(Event(sse.index, sse, obj, None))
+                continue
+            if len(types) < 256:
+                t = obj["type"] = types.setdefault(t, t)
+            append(Event(sse.index, sse, obj, t))
     return events
 
 
