@@ -224,13 +224,15 @@ _scan_once: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once
 _BATCH = 64
 """Payloads parsed per call of the JSON scanner (see :func:`_parse_flat`)."""
 _BATCH_CHARS = 64 * 1024
-_LEAF = 8
+_RUN = 16
+_SMALL = 256
 _SHARED_IDS = 4096
 
 
-def _parse_flat(datas: list[str], lo: int, hi: int, out: list[Any]) -> None:
+def _parse_flat(datas: list[str], lo: int, hi: int, out: list[Any]) -> bool:
     """Parse the payloads ``datas[lo:hi]`` in one call of the JSON scanner, when that provably
-    gives what parsing each alone gives; ``out[i]`` is then the object, else it stays None.
+    gives what parsing each alone gives: then ``out[lo:hi]`` are the objects and True; else False
+    and ``out`` is left alone.
 
     One call shares the object keys among all the payloads (the scanner memoises keys per call):
     an event then holds its values only, not seven more strings, and the scan is faster. The run
@@ -240,35 +242,48 @@ def _parse_flat(datas: list[str], lo: int, hi: int, out: list[Any]) -> None:
     (``"logprobs":[]``). Then no string can run past its payload (JSON strings cannot hold a raw
     newline), each payload's first and last characters are its object's braces, and nothing in
     between opens or closes a container, so every inserted comma sits in the outer array and its
-    n elements are exactly the n payloads, each a valid JSON text by itself. Anything else (nested
-    objects, braces in text, invalid JSON) is split in halves down to a few payloads, which go
-    through :func:`_to_event` one by one as before.
+    n elements are exactly the n payloads, each a valid JSON text by itself.
     """
     k = hi - lo
     joined = "\n,".join(datas[lo:hi])
     if (
-        len(joined) <= _BATCH_CHARS
+        joined.count("{") == k
+        and joined.count("}") == k
+        and len(joined) <= _BATCH_CHARS
         and joined[:1] == "{"
         and joined[-1:] == "}"
         and joined.count("\n") == k - 1
         and joined.count("\n,{") == k - 1
         and joined.count("}\n,") == k - 1
-        and joined.count("{") == k
-        and joined.count("}") == k
         and joined.count("[") == joined.count("[]") == joined.count("]")
     ):
         text = "[" + joined + "\n]"
         try:
             objs, end = _scan_once(text, 0)
         except (StopIteration, ValueError, RecursionError):
-            end = -1
+            return False
         if end == len(text) and type(objs) is list and len(objs) == k:
             out[lo:hi] = objs
-            return
-    if k > _LEAF:
-        mid = lo + k // 2
-        _parse_flat(datas, lo, mid, out)
-        _parse_flat(datas, mid, hi, out)
+            return True
+    return False
+
+
+def _parse_batch(datas: list[str], out: list[Any]) -> None:
+    """Parse what :func:`_parse_flat` can of ``datas`` into ``out`` (None where it cannot): all
+    at once, else the runs of at least ``_RUN`` payloads with one ``{`` each (a flat object, most
+    likely; :func:`_parse_flat` makes sure). The rest (nested objects, braces in text, invalid
+    JSON, short runs, where one scanner call per payload is cheaper than a batch) goes through
+    :func:`_to_event` one by one, as before."""
+    if datas[0].count("{") == 1 and datas[-1].count("{") == 1 and _parse_flat(datas, 0, len(datas), out):
+        return
+    start = 0
+    for i, data in enumerate(datas):
+        if data.count("{") != 1:
+            if i - start >= _RUN:
+                _parse_flat(datas, start, i, out)
+            start = i + 1
+    if len(datas) - start >= _RUN:
+        _parse_flat(datas, start, len(datas), out)
 
 
 def _to_events(sse_events: list[SSEEvent], types: dict[str, str]) -> list[Event]:
@@ -277,6 +292,8 @@ def _to_events(sse_events: list[SSEEvent], types: dict[str, str]) -> list[Event]
     The ``item_id`` of a flat payload is shared with the earlier events of the same item (the
     bulk of a stream is deltas of a few items): one string per item, not one per event.
     """
+    if len(sse_events) < _SMALL:  # a few hundred events: batches would not pay for themselves
+        return [_to_event(s, types) for s in sse_events]
     events: list[Event] = []
     append = events.append
     ids: dict[str, str] = {}
@@ -284,7 +301,7 @@ def _to_events(sse_events: list[SSEEvent], types: dict[str, str]) -> list[Event]
         batch = sse_events[lo : lo + _BATCH]
         datas = [s.data for s in batch]
         parsed: list[Any] = [None] * len(batch)
-        _parse_flat(datas, 0, len(batch), parsed)
+        _parse_batch(datas, parsed)
         for sse, obj in zip(batch, parsed, strict=True):
             if obj is None:
                 append(_to_event(sse, types))

@@ -14,7 +14,7 @@ import random
 import pytest
 
 from conformance.sse import SSEEvent, SSEParser, parse_sse
-from conformance.stream import _to_event, _to_events, analyze_bytes
+from conformance.stream import _parse_flat, _to_event, _to_events, analyze_bytes
 
 FLAT = '{"type":"response.output_text.delta","item_id":"msg_1","output_index":0,"content_index":0,"delta":"%s","logprobs":[],"sequence_number":%d}'
 
@@ -35,6 +35,7 @@ def _events(payloads: list[str]) -> list[SSEEvent]:
 
 
 def _same(payloads: list[str]) -> None:
+    payloads = payloads * (1 + 300 // max(len(payloads), 1))  # past the small-stream shortcut
     sse = _events(payloads)
     one = [_to_event(s, {}) for s in sse]
     many = _to_events(sse, {})
@@ -65,6 +66,33 @@ def test_payloads_valid_only_when_joined_are_errors() -> None:
     _same(['{"a":[{}', "{}]}", "{},{}"] * 30)
     _same(['{"a":[1,"]}"', '{"x":"{["}]}', "{},{}"] * 30)
     _same(['{"a":"}', '{"b":"}'] * 40)
+
+
+@pytest.mark.parametrize(
+    "payloads",
+    [
+        ['{"a":[{}', "{}]}", "{},{}"],  # [{"a":[{},{}]},{},{}]: three objects, none of them alone
+        ['{"a":[1,"]}"', '{"x":"{["}]}', "{},{}"],
+        ['{"a":"}', '{"b":"}'],  # a string running into the next payload
+        ['{"a":1', '"b":2}'],
+        ['{"a":1}', "{\n}"],
+        ['{"a":1}', '{"a":01}'],
+        ['{"a":[]}', '{"a":[ ]}'],
+        ["{}", "[]"],
+        ['{"a":1}', '{"a":1},{"b":2}'],
+    ],
+)
+def test_a_batch_is_taken_only_when_each_payload_is_a_flat_object(payloads: list[str]) -> None:
+    out: list[object] = [None] * len(payloads)
+    assert not _parse_flat(payloads, 0, len(payloads), out)
+    assert out == [None] * len(payloads)
+
+
+def test_a_batch_of_flat_objects_is_what_each_parses_to() -> None:
+    payloads = [FLAT % (f"w{i}", i) for i in range(20)] + [r'{"a":NaN,"b":[],"c":"x\\"}', "{}"]
+    out: list[object] = [None] * len(payloads)
+    assert _parse_flat(payloads, 0, len(payloads), out)
+    assert json.dumps(out) == json.dumps([json.loads(p) for p in payloads])
 
 
 def _stream(n: int, rng: random.Random) -> bytes:
