@@ -11,18 +11,21 @@ import json
 from typing import Any
 
 from conformance.exchange import Exchange
-from conformance.stream import analyze
+from conformance.stream import Analysis, analyze
 
 __all__ = ["response_of"]
 
 _TERMINAL_STATUS = {"response.completed": "completed", "response.incomplete": "incomplete", "response.failed": "failed"}
 
 
-def response_of(exchange: Exchange) -> tuple[dict[str, Any] | None, str | None]:
+def response_of(
+    exchange: Exchange, analysis: Analysis | None = None
+) -> tuple[dict[str, Any] | None, str | None]:
     """The proxy's final Response object and how it ended (completed/incomplete/failed), or (None, None).
 
     Stream: the first terminal event's ``response`` and the event type's status. Non-stream: the
-    JSON body of a 2xx answer and its ``status``.
+    JSON body of a 2xx answer and its ``status``. ``analysis``: the stream's analysis when the
+    caller has it already (``analyze(exchange)``), so the stream is not parsed a second time.
     """
     if exchange.status is None or not 200 <= exchange.status < 300:
         return None, None
@@ -35,7 +38,7 @@ def response_of(exchange: Exchange) -> tuple[dict[str, Any] | None, str | None]:
             return None, None
         status = body.get("status")
         return body, status if isinstance(status, str) else None
-    term = analyze(exchange).terminal
+    term = (analysis if analysis is not None else analyze(exchange)).terminal
     if term is None or term.data is None:
         return None, None
     resp = term.data.get("response")

@@ -185,7 +185,10 @@ class Context:
     @cached_property
     def final(self) -> tuple[dict[str, Any] | None, str | None]:
         """The proxy's final Response object and its terminal status (see :func:`response_of`)."""
-        return response_of(self.exchange)
+        ex = self.exchange
+        if ex.mode != "nonstream" and ex.status is not None and 200 <= ex.status < 300:
+            return response_of(ex, self.analysis)  # the stream parsed once per exchange
+        return response_of(ex)
 
     @property
     def upstream_request(self) -> dict[str, Any] | None:

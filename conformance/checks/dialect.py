@@ -38,8 +38,8 @@ def error_event_nested(ctx: Context) -> Iterator[Issue]:
     The spec's ``ErrorStreamingEvent`` nests the payload; the flat shape openai-python models
     (``message``/``code`` at the top) is not the spec's.
     """
-    for ev in ctx.analysis.events:
-        if ev.type != "error" or ev.data is None:
+    for ev in ctx.analysis.of_types("error"):
+        if ev.data is None:
             continue
         err = ev.data.get("error")
         if not isinstance(err, dict) or not isinstance(err.get("message"), str):
@@ -52,7 +52,7 @@ def reasoning_events_spec_names(ctx: Context) -> Iterator[Issue]:
 
     The spec has no ``reasoning_text`` events; a client generated from it does not know them.
     """
-    for ev in ctx.analysis.events:
+    for ev in ctx.analysis.of_types(*_SPEC_REASONING):
         if ev.type in _SPEC_REASONING:
             yield Issue(f"`{ev.type}` is not an Open Responses event; the spec calls it `{_SPEC_REASONING[ev.type]}`", ev.index, pointer="/type", expected=_SPEC_REASONING[ev.type], actual=ev.type)
 
@@ -64,7 +64,7 @@ def reasoning_events_sdk_names(ctx: Context) -> Iterator[Issue]:
     The OpenAI SDKs do not know ``response.reasoning.delta``: openai-node's ``responses.stream()``
     throws on an unknown event type and the reasoning is lost everywhere else.
     """
-    for ev in ctx.analysis.events:
+    for ev in ctx.analysis.of_types("response.reasoning.delta", "response.reasoning.done"):
         if ev.type in ("response.reasoning.delta", "response.reasoning.done"):
             sdk = ev.type.replace("response.reasoning.", "response.reasoning_text.")
             yield Issue(f"`{ev.type}` is Open Responses' name; OpenAI's SDKs know `{sdk}`", ev.index, pointer="/type", expected=sdk, actual=ev.type)

@@ -131,8 +131,8 @@ def no_error_event_on_healthy_stream(ctx: Context) -> Iterator[Issue]:
         healthy = term is not None and term.type in ("response.completed", "response.incomplete")
     if not healthy:
         return
-    for ev in a.events[:end]:
-        if ev.type == "error":
+    for ev in a.of_types("error"):
+        if ev.index < end:
             yield Issue("an `error` event in a stream whose upstream answered normally", ev.index, actual=ev.data)
 
 

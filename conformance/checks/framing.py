@@ -28,9 +28,8 @@ def data_json(ctx: Context) -> Iterator[Issue]:
     raise; a raw ``chat.completion.chunk`` or a chat-style ``{"error": ...}`` has no ``type`` and
     is dropped or crashes typed clients (Zed: ``missing field `type```).
     """
-    for ev in ctx.analysis.events:
-        if ev.done_sentinel:
-            continue
+    odd = [e for e in ctx.analysis.events if e.type is None and not e.done_sentinel]
+    for ev in odd:
         if ev.data is None:
             yield Issue(f"data is {ev.json_error}", ev.index, actual=ev.sse.data[:200])
         elif ev.type is None:
@@ -48,14 +47,14 @@ def event_name_matches_type(ctx: Context) -> Iterator[Issue]:
     treat a mislabelled terminal event as something else and report the stream as closed
     before ``response.completed``. Omitting ``event:`` lines is allowed.
     """
-    for ev in ctx.analysis.events:
-        if ev.sse.event is not None and ev.type is not None and ev.sse.event != ev.type:
-            yield Issue(
-                f"`event: {ev.sse.event}` but data.type is {ev.type!r}",
-                ev.index,
-                expected=ev.type,
-                actual=ev.sse.event,
-            )
+    named = [e for e in ctx.analysis.events if e.sse.event is not None and e.type is not None and e.sse.event != e.type]
+    for ev in named:
+        yield Issue(
+            f"`event: {ev.sse.event}` but data.type is {ev.type!r}",
+            ev.index,
+            expected=ev.type,
+            actual=ev.sse.event,
+        )
 
 
 @check("sse.done_after_terminal", classes=("S1", "S5"))

@@ -11,7 +11,6 @@ from conformance.checks._registry import Context, Issue, Skip, check
 from conformance.checks.integrity import _first_difference
 from conformance.checks.oracle import produced
 from conformance.checks.schema import optional_usage_detail
-from conformance.expected import expect
 from conformance.schema import load_schemas
 
 # Fields that legitimately differ between two answers to the same request.
@@ -144,9 +143,9 @@ def matches_stream(ctx: Context) -> Iterator[Issue]:
         out = body.get("output")
         if isinstance(out, list):
             theirs = dict(body, output=[{k: v for k, v in it.items() if k != "status"} if i in open_items and isinstance(it, dict) else it for i, it in enumerate(out)])
-    if ctx.interaction is not None:
+    if ctx.expected is not None:
         # Upstream tool calls without an id get one the proxy mints, a new one per request.
-        minted = [n for n, c in enumerate(expect(ctx.interaction).tool_calls) if not c.id]
+        minted = [n for n, c in enumerate(ctx.expected.tool_calls) if not c.id]
         answer, theirs = _without_call_ids(answer, minted), _without_call_ids(theirs, minted)
     diff = _first_difference(_normalised(answer), _normalised(theirs))
     if diff:

@@ -10,7 +10,6 @@ false`` exchange it is the JSON body. Text must match byte for byte; arguments a
 
 from __future__ import annotations
 
-import copy
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -74,13 +73,14 @@ def _rebuilt(item: Item) -> tuple[dict[str, Any], bool]:
     """The item as a client holds it at the end: ``output_item.done``, else added + deltas."""
     if item.done is not None:
         return item.done, True
-    rebuilt = copy.deepcopy(item.added or {})
+    # Copies of the streamed objects (their keys are set below; nested values are only read).
+    rebuilt = dict(item.added or {})
     if rebuilt.get("type") == "function_call":
         rebuilt["arguments"] = item.args_done if item.args_done is not None else "".join(item.arg_deltas)
         return rebuilt, False
     lists: dict[str, list[dict[str, Any]]] = {"content": [], "summary": []}
     for (kind, _), part in sorted(item.parts.items(), key=lambda kv: (kv[0][0], kv[0][1])):
-        obj = copy.deepcopy(part.added or {})
+        obj = dict(part.added or {})
         text = part.text_done if part.text_done is not None else "".join(part.deltas)
         obj["refusal" if obj.get("type") == "refusal" else "text"] = text
         lists["summary" if kind == "summary" else "content"].append(obj)
