@@ -2,7 +2,7 @@
 
 With ``--conformance-snapshots`` the plugin adds one test per cassette,
 ``conformance/<cassette>::snapshot``, that compares the cassette's exchange, normalised by
-:func:`normalise_exchanges`, with ``<rootdir>/__snapshots__/responses-conformance/<cassette>.json``
+:func:`normalise_exchanges`, with ``<rootdir>/__conformance_snapshots__/<cassette>.json``
 (``--conformance-snapshot-dir``). A missing or different snapshot fails with syrupy's diff; syrupy's
 own ``--snapshot-update`` accepts the change. The snapshots belong to the proxy project (they sit
 beside its tests), never to the harness. ``responses-conformance run --snapshot-dir DIR`` compares

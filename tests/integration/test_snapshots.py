@@ -105,7 +105,7 @@ def _project(pytester: pytest.Pytester) -> list[str]:
 @pytest.mark.slow
 def test_snapshot_lifecycle_missing_written_matched_changed(pytester: pytest.Pytester) -> None:
     args = _project(pytester)
-    snap_dir = pytester.path / "__snapshots__" / "responses-conformance"
+    snap_dir = pytester.path / "__conformance_snapshots__"
 
     first = pytester.runpytest("--conformance", *args)
     first.assert_outcomes(passed=2, failed=2)
@@ -117,7 +117,7 @@ def test_snapshot_lifecycle_missing_written_matched_changed(pytester: pytest.Pyt
     stored = json.loads((snap_dir / "openai-tool-call.json").read_text("utf-8"))
     assert stored["cassette"] == "openai-tool-call"
     assert any("response.completed" in e for e in stored["turns"][0]["events"])
-    assert not (Path(__file__).resolve().parents[2] / "__snapshots__").exists(), "never in the harness"
+    assert not (Path(__file__).resolve().parents[2] / "__conformance_snapshots__").exists(), "never in the harness"
 
     again = pytester.runpytest("--conformance", *args)
     again.assert_outcomes(passed=4)
@@ -150,7 +150,7 @@ def test_no_snapshot_items_unless_asked(pytester: pytest.Pytester) -> None:
     args = [a for a in _project(pytester) if a != "--conformance-snapshots"]
     result = pytester.runpytest("--conformance", *args, "--snapshot-update")
     result.assert_outcomes(passed=2)
-    assert not (pytester.path / "__snapshots__").exists()
+    assert not (pytester.path / "__conformance_snapshots__").exists()
 
 
 def test_user_syrupy_snapshots_are_left_alone(pytester: pytest.Pytester) -> None:
@@ -161,7 +161,7 @@ def test_user_syrupy_snapshots_are_left_alone(pytester: pytest.Pytester) -> None
     result = pytester.runpytest("--conformance", *args)
     result.assert_outcomes(passed=5)
     assert (pytester.path / "__snapshots__" / "test_own.ambr").exists()
-    assert (pytester.path / "__snapshots__" / "responses-conformance" / "openai-tool-call.json").exists()
+    assert (pytester.path / "__conformance_snapshots__" / "openai-tool-call.json").exists()
 
 
 # ------------------------------------------------------------------ the CLI: the snapshot sink
@@ -305,7 +305,7 @@ def test_the_diff_is_bounded_and_cut_around_the_change() -> None:
 def test_snapshots_round_trip_between_pytest_and_the_cli(pytester: pytest.Pytester, capsys: pytest.CaptureFixture[str]) -> None:
     """Accepted by pytest, matched by the CLI; accepted by the CLI, matched by pytest: one format."""
     args = [a for a in _project(pytester) if a != "--conformance-snapshots"]
-    snaps = pytester.path / "__snapshots__" / "responses-conformance"
+    snaps = pytester.path / "__conformance_snapshots__"
     cassettes = str(pytester.path / "cassettes")
 
     written = pytester.runpytest("--conformance", *args, "--conformance-snapshots", "--snapshot-update")
