@@ -64,6 +64,9 @@ def json_depth(text: str | bytes, limit: int = MAX_DEPTH) -> tuple[int, int]:
     s = text.decode("utf-8", "replace") if isinstance(text, bytes) else text
     if s.count("[") + s.count("{") <= limit:
         return 0, -1
+    levels = _levels(s, limit)
+    if levels is not None:
+        return levels, -1
     depth = deepest = 0
     for m in _TOKENS.finditer(s):
         tok = m.group()
@@ -76,6 +79,29 @@ def json_depth(text: str | bytes, limit: int = MAX_DEPTH) -> tuple[int, int]:
         elif tok in ("]", "}"):
             depth -= 1
     return deepest, -1
+
+
+_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.S)
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+_EMPTY_PAIR = re.compile(r"\[\]|\{\}")
+
+
+def _levels(s: str, limit: int) -> int | None:
+    """The nesting depth of ``s`` when it is at most ``limit``, found in C: strings and every
+    other character removed, then one level of empty pairs per pass. None when the brackets do
+    not pair up that way (or nest deeper): the token scan then decides, and says where."""
+    outside = _STRING.sub("", s)
+    if '"' in outside:  # a string that never ends: the token scan reads it as the scan of record
+        return None
+    brackets = _NOT_BRACKET.sub("", outside)
+    for level in range(limit + 1):
+        if not brackets:
+            return level
+        fewer = _EMPTY_PAIR.sub("", brackets)  # one scan: one level (chained replaces took two)
+        if fewer == brackets:
+            return None
+        brackets = fewer
+    return None
 
 
 def too_deep(text: str | bytes, limit: int = MAX_DEPTH) -> bool:

@@ -339,3 +339,50 @@ def test_pytest_under_xdist_ends_with_exit_2_and_the_line_on_a_harness_bug(pytes
     result.stdout.fnmatch_lines([f"*Interrupted: {line}"])
     assert "Traceback" not in result.stdout.str()
     assert "1 failed" in result.stdout.str()  # the one item that met it, shown with the line; the run stopped there
+
+
+@pytest.mark.parametrize(
+    "block",
+    [
+        b"Host: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 2\r\n",
+        b"Host: x\r\nX-Empty:\r\nX-Spaces:   padded value  \r\nAuthorization: Bearer sk-1\r\n",
+        b"Host: x\nBare-LF: yes\n",
+        b"Host: x\r\nFolded: first\r\n second line\r\nNext: 1\r\n",  # obs-fold: email's parser
+        b"Host: x\r\nBad Name: v\r\nOk: 1\r\n",  # a name with a space: email's parser
+        b"X-Latin: caf\xe9\r\nDup: 1\r\nDup: 2\r\n",
+        b"",
+    ],
+)
+def test_the_fast_header_reader_stores_what_http_client_stores(block: bytes) -> None:
+    """HarnessHandler reads plain header lines itself; the message must equal the standard
+    library's (``http.client.parse_headers``) in names, values, order and duplicates."""
+    import http.client
+    import io
+
+    from conformance.http_server import _headers
+
+    expected = http.client.parse_headers(io.BytesIO(block + b"\r\n"))
+    lines = [line for line in io.BytesIO(block).readlines()]
+    got = _headers(http.client.HTTPMessage, lines)
+    assert list(got.items()) == list(expected.items())
+    assert got.get_all("Dup") == expected.get_all("Dup")
+    assert got.get("content-length") == expected.get("content-length")
+
+
+def test_too_many_or_too_long_header_lines_are_431(tmp_path: Any) -> None:
+    import socket
+
+    from conformance.upstream import FakeUpstream
+
+    with FakeUpstream() as up:
+        for head in (
+            b"".join(b"X-%d: 1\r\n" % i for i in range(101)),
+            b"X-Long: " + b"a" * 70000 + b"\r\n",
+        ):
+            with socket.create_connection(("127.0.0.1", up.port), timeout=10) as sock:
+                sock.sendall(b"GET /__conformance/health HTTP/1.1\r\nHost: x\r\n" + head + b"\r\n")
+                answer = sock.recv(65536)
+            assert answer.startswith(b"HTTP/1.1 431"), answer[:80]
+        with socket.create_connection(("127.0.0.1", up.port), timeout=10) as sock:
+            sock.sendall(b"GET /__conformance/health HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert sock.recv(65536).startswith(b"HTTP/1.1 200")
