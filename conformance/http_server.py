@@ -205,6 +205,18 @@ class HarnessHandler(BaseHTTPRequestHandler):
             return self.handle_expect_100()
         return True
 
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        """The ``Date`` header, formatted once a second (``email.utils.formatdate`` per response
+        was a tenth of a kept-alive replay's CPU)."""
+        if timestamp is not None:
+            return super().date_time_string(timestamp)
+        now = int(time.time())
+        second, text = _DATE[0]  # one tuple, swapped whole: threads never see half an update
+        if second != now:
+            text = super().date_time_string(now)
+            _DATE[0] = (now, text)
+        return text
+
     def handle_expect_100(self) -> bool:
         """Answer ``Expect: 100-continue`` at once: the client holds the body until it arrives."""
         self.send_response_only(100)
@@ -235,6 +247,7 @@ class HarnessHandler(BaseHTTPRequestHandler):
         return decode_content(raw, self.headers.get("Content-Encoding", ""), limit)
 
 
+_DATE: list[tuple[int, str]] = [(0, "")]  # (second, its Date header), shared by every server thread
 _HEADER_LINE = 65536  # http.client's _MAXLINE
 _MAX_HEADERS = 100  # http.client's _MAXHEADERS
 _PLAIN_HEADER = re.compile(r"[!-9;-~]+:[^\r\n]*\r?\n")

@@ -386,3 +386,18 @@ def test_too_many_or_too_long_header_lines_are_431(tmp_path: Any) -> None:
         with socket.create_connection(("127.0.0.1", up.port), timeout=10) as sock:
             sock.sendall(b"GET /__conformance/health HTTP/1.1\r\nHost: x\r\n\r\n")
             assert sock.recv(65536).startswith(b"HTTP/1.1 200")
+
+
+def test_the_date_header_is_the_current_http_date() -> None:
+    """Formatted once a second and shared by the server threads: still a valid, current date."""
+    import email.utils
+    import time as _time
+
+    from conformance.upstream import FakeUpstream
+
+    with FakeUpstream() as up, httpx.Client() as client:
+        for _ in range(3):
+            date = client.get(up.url.rsplit("/v1", 1)[0] + "/__conformance/health").headers["date"]
+            assert date.endswith(" GMT")
+            assert abs(email.utils.parsedate_to_datetime(date).timestamp() - _time.time()) < 3
+            _time.sleep(0.6)
