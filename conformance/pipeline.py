@@ -222,15 +222,16 @@ def run_concurrently(
     for each cassette, the ids of those that ran at the same time."""
     results: dict[str, CassetteResult] = {}
     overlapped: dict[str, set[str]] = {c.id: set() for c in cassettes}
+    keys_of = {c.id: _keys(c) for c in cassettes}
     pending = list(cassettes)
     running: dict[Future[CassetteResult], Cassette] = {}
     with ThreadPoolExecutor(max_workers=n, thread_name_prefix="cassette") as pool:
         while pending or running:
-            busy = set().union(*(_keys(c) for c in running.values())) if running else set()
+            busy = set().union(*(keys_of[c.id] for c in running.values()))
             for cassette in list(pending):
                 if len(running) >= n:
                     break
-                keys = _keys(cassette)
+                keys = keys_of[cassette.id]
                 if keys & busy:
                     continue
                 pending.remove(cassette)
