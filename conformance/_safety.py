@@ -67,6 +67,12 @@ def json_depth(text: str | bytes, limit: int = MAX_DEPTH) -> tuple[int, int]:
     levels = _levels(s, limit)
     if levels is not None:
         return levels, -1
+    return _token_depth(s, limit)
+
+
+def _token_depth(s: str, limit: int) -> tuple[int, int]:
+    """The scan of record: every string and bracket token in order (a string that never ends runs
+    to the end of the text)."""
     depth = deepest = 0
     for m in _TOKENS.finditer(s):
         tok = m.group()

@@ -259,31 +259,13 @@ def test_pytest_shows_a_harness_bug_as_failures_not_skips(pytester: pytest.Pytes
     assert "harness.error" in out and "planted harness bug" in out and "Traceback" not in out
 
 
-def _token_scan(text: str, limit: int) -> tuple[int, int]:
-    """The scan of record (json_depth's own slow path), written out on its own for comparison."""
-    import conformance._safety as safety
-
-    depth = deepest = 0
-    for match in safety._TOKENS.finditer(text):
-        token = match.group()
-        if token in ("[", "{"):
-            depth += 1
-            if depth > deepest:
-                deepest = depth
-                if depth > limit:
-                    return depth, match.start()
-        elif token in ("]", "}"):
-            depth -= 1
-    return deepest, -1
-
-
 def test_the_depth_shortcut_agrees_with_the_token_scan() -> None:
     """json_depth finds most depths in C (strings out, one level of empty pairs per pass); on
     nested documents with brackets and quotes inside strings, cut, unbalanced or with a string
     that never ends, it gives the token scan's answer, depth and offset alike."""
     import random
 
-    from conformance._safety import json_depth
+    from conformance._safety import _token_depth, json_depth
 
     rng = random.Random(15)
 
@@ -299,7 +281,7 @@ def test_the_depth_shortcut_agrees_with_the_token_scan() -> None:
         text = json.dumps(doc(rng.randint(1, 9)))
         for variant in (text, text[: len(text) // 2], text + "]]", "[[[" + text, text.replace('"', "", 1), '"' + text):
             for limit in (2, 3, 5, 64):
-                expected = _token_scan(variant, limit)
+                expected = _token_depth(variant, limit)
                 if expected[1] < 0 and variant.count("[") + variant.count("{") <= limit:
                     expected = (0, -1)  # the bracket count alone proves it shallow
                 assert json_depth(variant, limit) == expected, (variant[:80], limit)
