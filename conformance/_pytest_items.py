@@ -272,6 +272,26 @@ def _raise_verdict(suite: Suite, judged: _Judged) -> None:
         raise FixedKnownFailure(f"cassette {pair[0]}, check {pair[1]} is listed as a known failure in {where} but passed; remove the entry (or run with --update-expectations)")
 
 
+def _findings_text(findings: list[Finding]) -> str:
+    """Each finding once, no repro here (issue 10: the problem's short repro is in the summary)."""
+    return "\n\n".join(format_finding(f, repro=False) for f in findings)
+
+
+def _problems_line(findings: list[Finding]) -> str:
+    ids = dict.fromkeys(i for i in map(problem_id_of, findings) if i)
+    return "\n\nproblem " + ", ".join(ids) + ": its example and repro are in the conformance summary"
+
+
+def _other_failure(excinfo: pytest.ExceptionInfo[BaseException]) -> str | None:
+    """What a conformance test shows for an xfail or a harness bug; None: pytest's own text."""
+    if isinstance(excinfo.value, pytest.xfail.Exception):
+        # pytest asks for a representation even of an xfail; a traceback costs ~0.3 s each.
+        return str(excinfo.value)
+    if isinstance(excinfo.value, HarnessError):
+        return f"responses-conformance: {excinfo.value} (not a finding against the proxy)"
+    return None
+
+
 class CheckItem(pytest.Item):
     """``conformance/<cassette>::<check id>``: passes, fails with findings, or skips with a reason."""
 
@@ -297,20 +317,12 @@ class CheckItem(pytest.Item):
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
         if isinstance(excinfo.value, ConformanceFailure):
             spec = REGISTRY[self.check_id]
-            # issue 10: each finding once, no repro here; the problem's short repro is in the summary
-            body = "\n\n".join(format_finding(f, repro=False) for f in excinfo.value.findings)
-            ids = dict.fromkeys(i for i in map(problem_id_of, excinfo.value.findings) if i)
-            body += "\n\nproblem " + ", ".join(ids) + ": its example and repro are in the conformance summary"
+            body = _findings_text(excinfo.value.findings) + _problems_line(excinfo.value.findings)
             note = f"\n\n{excinfo.value.note}" if excinfo.value.note else ""
             return f"{spec.summary}\n\n{body}{note}"
         if isinstance(excinfo.value, FixedKnownFailure):
             return f"fixed: {excinfo.value}"
-        if isinstance(excinfo.value, pytest.xfail.Exception):
-            # pytest asks for a representation even of an xfail; a traceback costs ~0.3 s each.
-            return str(excinfo.value)
-        if isinstance(excinfo.value, HarnessError):
-            return f"responses-conformance: {excinfo.value} (not a finding against the proxy)"
-        return str(super().repr_failure(excinfo))
+        return _other_failure(excinfo) or str(super().repr_failure(excinfo))
 
     def reportinfo(self) -> tuple[str, int | None, str]:
         return str(self.cassette.path or self.cassette.id), None, f"{self.cassette.id}::{self.check_id}"
@@ -371,17 +383,11 @@ class CassetteItem(pytest.Item):
         if isinstance(excinfo.value, CassetteFailure):
             parts = []
             for check_id, findings, note in excinfo.value.failed:
-                body = "\n\n".join(format_finding(f, repro=False) for f in findings)
                 tail = f"\n{note}" if note else ""
-                parts.append(f"── {check_id}: {REGISTRY[check_id].summary}\n\n{body}{tail}".rstrip())
-            ids = dict.fromkeys(i for _, fs, _ in excinfo.value.failed for i in map(problem_id_of, fs) if i)
-            more = ("\n\nproblem " + ", ".join(ids) + ": its example and repro are in the conformance summary") if ids else ""
-            return "\n\n".join(parts) + more
-        if isinstance(excinfo.value, pytest.xfail.Exception):
-            return str(excinfo.value)
-        if isinstance(excinfo.value, HarnessError):
-            return f"responses-conformance: {excinfo.value} (not a finding against the proxy)"
-        return str(super().repr_failure(excinfo))
+                parts.append(f"── {check_id}: {REGISTRY[check_id].summary}\n\n{_findings_text(findings)}{tail}".rstrip())
+            every = [f for _, findings, _ in excinfo.value.failed for f in findings]
+            return "\n\n".join(parts) + (_problems_line(every) if any(map(problem_id_of, every)) else "")
+        return _other_failure(excinfo) or str(super().repr_failure(excinfo))
 
     def reportinfo(self) -> tuple[str, int | None, str]:
         return str(self.cassette.path or self.cassette.id), None, f"{self.cassette.id}::checks"
