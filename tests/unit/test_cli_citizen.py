@@ -148,6 +148,7 @@ def test_an_abbreviated_option_is_a_typo_not_the_option(args: tuple[str, ...]) -
     proc = cli(*args)
     assert proc.returncode == 2
     assert "unrecognized arguments: " + args[-2 if args[0] == "run" else -3] in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr  # one line, no usage block
     assert "Traceback" not in proc.stderr
 
 
