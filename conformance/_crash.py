@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as _dt
 import os
 import tempfile
-import traceback
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from typing import Any
 from conformance._safety import atomic_write, clip
 from conformance._secrets import redact_text
 from conformance.exchange import Finding, Severity
+from conformance.http_server import plain_traceback
 
 __all__ = [
     "EXIT_CLEAN",
@@ -40,7 +40,7 @@ def write_crash_log(exc: BaseException, context: str = "") -> Path | None:
     """Write ``exc``'s traceback (secrets redacted) to a new file under the temp directory."""
     stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%S")
     path = Path(tempfile.gettempdir()) / f"responses-conformance-crash-{stamp}-{os.getpid()}-{id(exc) % 10000}.log"
-    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    text = plain_traceback(exc)  # no ast.parse: this runs in cassette threads too
     try:
         atomic_write(path, redact_text(f"{context}\n{text}" if context else text))
     except OSError:

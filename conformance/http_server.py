@@ -43,6 +43,7 @@ __all__ = [
     "StoredError",
     "error_log_path",
     "pending_errors",
+    "plain_traceback",
     "raise_server_errors",
 ]
 
@@ -113,7 +114,7 @@ class HarnessServer(ThreadingHTTPServer):
     def store_error(self, exc: BaseException) -> StoredError:
         """Keep ``exc`` for :func:`raise_server_errors`; its traceback goes to the log file."""
         path = error_log_path()
-        text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        text = plain_traceback(exc)
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S")
         try:
             with _LOG_LOCK, open(path, "a", encoding="utf-8") as log:
@@ -147,6 +148,26 @@ def raise_server_errors(errors: list[StoredError] | None = None) -> None:
     if found:
         more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
         raise ServerThreadError(f"harness bug: {found[0].line()}{more}")
+
+
+def plain_traceback(exc: BaseException) -> str:
+    """``traceback.format_exception`` without the ``^^^^`` lines under each frame.
+
+    Python 3.11 places those with ``ast.parse``, whose constructor state is shared between
+    threads: when a harness thread formats a traceback while another thread parses (pytest's main
+    thread does, to show a failure), one of them fails with ``SystemError: AST constructor
+    recursion depth mismatch`` (CPython gh-106905; seen here as pytest's exit 3 under xdist). Every
+    traceback a harness thread writes goes through this.
+    """
+    formatted = traceback.TracebackException(type(exc), exc, exc.__traceback__)
+    pending = [formatted]
+    while pending:
+        current = pending.pop()
+        for frame in current.stack:
+            frame.colno = frame.end_colno = None  # no columns: no caret line, no ast.parse
+        pending += [e for e in (current.__cause__, current.__context__) if e is not None]
+        pending += list(getattr(current, "exceptions", None) or [])
+    return "".join(formatted.format())
 
 
 class HarnessHandler(BaseHTTPRequestHandler):

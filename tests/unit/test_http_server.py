@@ -401,3 +401,37 @@ def test_the_date_header_is_the_current_http_date() -> None:
             assert date.endswith(" GMT")
             assert abs(email.utils.parsedate_to_datetime(date).timestamp() - _time.time()) < 3
             _time.sleep(0.6)
+
+
+def _nested_failure() -> BaseException:
+    def inner() -> int:
+        return {}["k"] + 1  # type: ignore[no-any-return]
+
+    try:
+        try:
+            inner()
+        except KeyError as exc:
+            raise ValueError("boom") from exc
+    except ValueError as exc:
+        return exc
+    raise AssertionError("unreachable")
+
+
+def test_a_harness_traceback_is_written_without_ast_parse(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Harness threads format tracebacks while pytest's main thread may be parsing; CPython 3.11
+    shares ast.parse's state between threads (gh-106905), so the harness never calls it: the text
+    is the standard one without its caret lines, the chained exception included."""
+    import ast
+    import traceback
+
+    from conformance.http_server import plain_traceback
+
+    exc = _nested_failure()
+    full = "".join(traceback.format_exception(exc))
+    calls: list[object] = []
+    real_parse = ast.parse
+    monkeypatch.setattr(ast, "parse", lambda *a, **k: calls.append(a) or real_parse(*a, **k))
+    text = plain_traceback(exc)
+    assert calls == []
+    assert "KeyError: 'k'" in text and "ValueError: boom" in text and "direct cause" in text
+    assert text.splitlines() == [line for line in full.splitlines() if not (line.strip() and set(line.strip()) <= set("^~"))]
